@@ -1,0 +1,162 @@
+# tribune: one Makefile for the supervisor, the five daemons, the CLI and the tests.
+#
+#   make            build everything into $(BUILD)/ (default build/)
+#   make run        install missing Debian packages, build, run `tribune agent -dev`
+#   make test       install test packages, build with ASan+UBSan into build-test/,
+#                   run unit tests (cmocka), a short fuzz pass, system tests (pytest)
+#   make fuzz       build libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make bench      run the benchmarks under bench/, write docs/performance.md
+#   make install    binaries into $(PREFIX)/bin and $(PREFIX)/libexec/tribune
+#
+# Sources are picked up per directory: every .c in a daemon's directory belongs
+# to it; its main.c holds only main(), so unit tests can link the rest.
+
+PREFIX   ?= /usr/local
+BUILD    ?= build
+CC       ?= cc
+PYTHON   := /usr/bin/python3
+
+PKGS     := msgpack lmdb libmicrohttpd ldns raft libuv jansson libcurl libcrypto
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wcast-qual
+OPT      ?= -O2 -g
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) -fno-strict-aliasing
+CPPFLAGS += -I. -Iproto -D_GNU_SOURCE -DTRIBUNE_LIBEXEC=\"$(PREFIX)/libexec/tribune\" \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS_BASE := -lnng -lmsgpackc -ljansson -lpthread -lm
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(FUZZ),1)
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-unused-command-line-argument
+endif
+
+src = $(sort $(wildcard $(1)/*.c))
+obj = $(patsubst %.c,$(BUILD)/%.o,$(call src,$(1)))
+lib = $(filter-out $(BUILD)/$(1)/main.o,$(call obj,$(1)))
+
+PROTO_OBJS := $(call obj,proto)
+DAEMONS    := gossipd raftd dnsd httpd checkd
+
+LIBS_gossipd := $(shell pkg-config --libs libcrypto)
+LIBS_raftd   := $(shell pkg-config --libs raft libuv lmdb)
+LIBS_dnsd    := $(shell pkg-config --libs ldns)
+LIBS_httpd   := $(shell pkg-config --libs libmicrohttpd)
+LIBS_checkd  := $(shell pkg-config --libs libcurl)
+LIBS_supervisor := $(shell pkg-config --libs libcurl)
+LIBS_cli     := $(LIBS_supervisor)
+
+BINS := $(BUILD)/bin/tribune $(patsubst %,$(BUILD)/libexec/tribune-%,$(DAEMONS))
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libproto.a: $(PROTO_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The tribune command: the supervisor (`tribune agent`) and every client subcommand.
+$(BUILD)/bin/tribune: $(call obj,supervisor) $(call obj,cli) $(BUILD)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_supervisor) $(LDLIBS_BASE)
+
+define daemon_rule
+$(BUILD)/libexec/tribune-$(1): $(call obj,$(1)) $(BUILD)/libproto.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS_$(1)) $$(LDLIBS_BASE)
+endef
+$(foreach d,$(DAEMONS),$(eval $(call daemon_rule,$(d))))
+
+# Unit tests: tests/unit/test_<dir>_<module>.c links libproto and the objects of
+# <dir> (all but main.o); test_proto_*.c links libproto alone.
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+unit_dir    = $(word 2,$(subst _, ,$(1)))
+
+define unit_rule
+$(BUILD)/tests/$(1): $(BUILD)/tests/unit/$(1).o $(if $(filter proto,$(call unit_dir,$(1))),,$(call lib,$(call unit_dir,$(1)))) $(BUILD)/libproto.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS_$(call unit_dir,$(1))) -lcmocka $$(LDLIBS_BASE)
+endef
+$(foreach t,$(patsubst tests/unit/%.c,%,$(UNIT_SRCS)),$(eval $(call unit_rule,$(t))))
+
+units: $(UNIT_BINS)
+
+# Fuzz targets: fuzz/fuzz_<dir>_<name>.c, built with clang's libFuzzer.
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
+define fuzz_rule
+$(BUILD)/fuzz/$(1): $(BUILD)/fuzz/$(1).o $(if $(filter proto,$(call unit_dir,$(1))),,$(call lib,$(call unit_dir,$(1)))) $(BUILD)/libproto.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ $$(LIBS_$(call unit_dir,$(1))) $$(LDLIBS_BASE)
+endef
+$(foreach t,$(patsubst fuzz/%.c,%,$(FUZZ_SRCS)),$(eval $(call fuzz_rule,$(t))))
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: deps-test
+	$(MAKE) BUILD=build-fuzz FUZZ=1 fuzz-bins
+	@for f in build-fuzz/fuzz/*; do \
+	  name=$$(basename $$f); mkdir -p fuzz/corpus-$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 fuzz/corpus-$$name $$( [ -d fuzz/seeds/$$name ] && echo fuzz/seeds/$$name ) 2>&1 | tail -n 2 || exit 1; \
+	done
+
+# --- set-up -----------------------------------------------------------------
+
+DEBS_BUILD := build-essential pkg-config libnng-dev libmsgpack-dev liblmdb-dev \
+              libmicrohttpd-dev libldns-dev libraft-dev libuv1-dev libjansson-dev \
+              libcurl4-openssl-dev libssl-dev
+DEBS_TEST  := $(DEBS_BUILD) clang libclang-rt-14-dev libcmocka-dev python3-pytest \
+              python3-requests python3-dnspython dnsutils curl iproute2 iptables \
+              serf procps systemd
+DEBS_BENCH := $(DEBS_TEST) etcd-server etcd-client dnsperf nsd wrk
+
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or install: $$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(DEBS_BUILD))
+deps-test:
+	$(call apt_install,$(DEBS_TEST))
+deps-bench:
+	$(call apt_install,$(DEBS_BENCH))
+
+run: deps
+	$(MAKE) all
+	./$(BUILD)/bin/tribune agent -dev
+
+TEST_BUILD := build-test
+test: deps-test
+	$(MAKE) BUILD=$(TEST_BUILD) SANITIZE=1 all units
+	@bash tests/run-units.sh $(TEST_BUILD)
+	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
+	TRIBUNE_BUILD=$(CURDIR)/$(TEST_BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/system
+
+bench: deps-bench all
+	TRIBUNE_BUILD=$(CURDIR)/$(BUILD) bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/tribune
+	install -m 0755 $(BUILD)/bin/tribune $(DESTDIR)$(PREFIX)/bin/tribune
+	install -m 0755 $(BUILD)/libexec/tribune-* $(DESTDIR)$(PREFIX)/libexec/tribune/
+
+clean:
+	rm -rf build build-test build-fuzz
+
+.PHONY: all units fuzz fuzz-bins deps deps-test deps-bench run test bench install clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
