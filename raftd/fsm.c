@@ -1,0 +1,465 @@
+/*
+ * fsm.c: the commands raftd writes into the Raft log, and their application
+ * to the store.
+ *
+ * A command is one msgpack array (the entry framing around it, with its
+ * 8-byte padding, belongs to consensus.c):
+ *
+ *   [FSM_NOOP, now_ms]
+ *   [FSM_KVS, now_ms, single, [op, ...]]
+ *        op = [verb, key, value (bin or nil), flags, index, session (str or nil)]
+ *        single = true: the KV endpoint (one op; a refused cas/lock is the
+ *        answer `false`); false: /v1/txn (all ops or none, 409 with Errors)
+ *   [FSM_SESSION_CREATE, now_ms, id, name, node, lock_delay_ns, behavior,
+ *        ttl, [node_check, ...], [service_check, ...]]
+ *   [FSM_SESSION_DESTROY, now_ms, id]
+ *
+ * Everything that depends on time or chance is decided by the leader and
+ * written into the command: now_ms (lock-delay), the session id, which
+ * sessions expired.  Apply is then a pure function of (store, command), so
+ * every server and every replay reaches the same state.
+ *
+ * Apply runs one LMDB write txn per entry and records the entry's index as
+ * "applied" in it.  libraft replays its log (and restores its snapshot) at
+ * every start although LMDB kept the state: entries at or below "applied"
+ * are skipped, and so is a snapshot that is not newer than the store.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "raftd.h"
+
+static const char *fsm_verbs[KV_NVERBS] = {
+	[KV_SET] = "set", [KV_CAS] = "cas", [KV_LOCK] = "lock", [KV_UNLOCK] = "unlock",
+	[KV_GET] = "get", [KV_GET_OR_EMPTY] = "get-or-empty", [KV_GET_TREE] = "get-tree",
+	[KV_CHECK_INDEX] = "check-index", [KV_CHECK_SESSION] = "check-session",
+	[KV_CHECK_NOT_EXISTS] = "check-not-exists", [KV_DELETE] = "delete",
+	[KV_DELETE_TREE] = "delete-tree", [KV_DELETE_CAS] = "delete-cas",
+};
+
+const char *
+fsm_verb_name(int verb)
+{
+	return verb >= 0 && verb < KV_NVERBS ? fsm_verbs[verb] : "?";
+}
+
+int
+fsm_verb_parse(const char *s)
+{
+	for (int i = 0; i < KV_NVERBS; i++)
+		if (strcmp(s, fsm_verbs[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+fsm_init(struct fsm *f, struct store *s, fsm_changes_cb cb, void *arg)
+{
+	memset(f, 0, sizeof(*f));
+	f->store = s;
+	f->on_changes = cb;
+	f->arg = arg;
+}
+
+static void
+fsm_result_reset(struct fsm_result *r)
+{
+	free(r->error);
+	free(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+fsm_fini(struct fsm *f)
+{
+	fsm_result_reset(&f->result);
+}
+
+/* --- codec ----------------------------------------------------------------- */
+
+static void
+pk_str(msgpack_packer *pk, const char *s)
+{
+	if (s == NULL) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	size_t n = strlen(s);
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static void
+pk_strs(msgpack_packer *pk, char **v, size_t n)
+{
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++)
+		pk_str(pk, v[i]);
+}
+
+int
+fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	switch (cmd->type) {
+	case FSM_NOOP:
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		break;
+	case FSM_KVS:
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		if (cmd->single)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_false(&pk);
+		msgpack_pack_array(&pk, cmd->nops);
+		for (size_t i = 0; i < cmd->nops; i++) {
+			const struct fsm_kvop *op = &cmd->ops[i];
+			msgpack_pack_array(&pk, 6);
+			msgpack_pack_int(&pk, op->verb);
+			pk_str(&pk, op->key ? op->key : "");
+			if (op->value == NULL) {
+				msgpack_pack_nil(&pk);
+			} else {
+				msgpack_pack_bin(&pk, op->value_len);
+				msgpack_pack_bin_body(&pk, op->value, op->value_len);
+			}
+			msgpack_pack_uint64(&pk, op->flags);
+			msgpack_pack_uint64(&pk, op->index);
+			pk_str(&pk, op->session);
+		}
+		break;
+	case FSM_SESSION_CREATE:
+		msgpack_pack_array(&pk, 10);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		pk_str(&pk, cmd->sess.id);
+		pk_str(&pk, cmd->sess.name ? cmd->sess.name : "");
+		pk_str(&pk, cmd->sess.node ? cmd->sess.node : "");
+		msgpack_pack_uint64(&pk, cmd->sess.lock_delay_ns);
+		msgpack_pack_int(&pk, cmd->sess.behavior);
+		pk_str(&pk, cmd->sess.ttl ? cmd->sess.ttl : "");
+		pk_strs(&pk, cmd->sess.node_checks, cmd->sess.n_node_checks);
+		pk_strs(&pk, cmd->sess.service_checks, cmd->sess.n_service_checks);
+		break;
+	case FSM_SESSION_DESTROY:
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		pk_str(&pk, cmd->sess.id);
+		break;
+	default:
+		msgpack_sbuffer_destroy(&sb);
+		return EINVAL;
+	}
+	*buf = (uint8_t *)sb.data;
+	*len = sb.size;
+	return 0;
+}
+
+static int
+up_u64(const msgpack_object *o, uint64_t *v)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return EINVAL;
+	*v = o->via.u64;
+	return 0;
+}
+
+static int
+up_int(const msgpack_object *o, int *v)
+{
+	uint64_t u;
+	if (up_u64(o, &u) || u > 1000)
+		return EINVAL;
+	*v = (int)u;
+	return 0;
+}
+
+/* str or nil (nil_ok) into a malloc'd string. */
+static int
+up_str(const msgpack_object *o, char **out, bool nil_ok)
+{
+	if (o->type == MSGPACK_OBJECT_NIL && nil_ok) {
+		*out = NULL;
+		return 0;
+	}
+	if (o->type != MSGPACK_OBJECT_STR)
+		return EINVAL;
+	if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
+		return EINVAL;
+	*out = strndup(o->via.str.ptr, o->via.str.size);
+	return *out ? 0 : ENOMEM;
+}
+
+static int
+up_strs(const msgpack_object *o, char ***out, size_t *n)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return EINVAL;
+	*out = calloc(o->via.array.size + 1, sizeof(char *));
+	if (*out == NULL)
+		return ENOMEM;
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		int rc = up_str(&o->via.array.ptr[i], &(*out)[i], false);
+		if (rc)
+			return rc;
+		*n = i + 1;
+	}
+	return 0;
+}
+
+void
+fsm_cmd_free(struct fsm_cmd *cmd)
+{
+	for (size_t i = 0; i < cmd->nops; i++) {
+		free(cmd->ops[i].key);
+		free(cmd->ops[i].value);
+		free(cmd->ops[i].session);
+	}
+	free(cmd->ops);
+	session_row_free(&cmd->sess);
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+static int
+fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
+{
+	const msgpack_object *a;
+	uint32_t n;
+	char *id = NULL;
+	int rc;
+
+	if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 2)
+		return EINVAL;
+	a = root->via.array.ptr;
+	n = root->via.array.size;
+	if ((rc = up_int(&a[0], &cmd->type)) || (rc = up_u64(&a[1], &cmd->now_ms)))
+		return rc;
+	switch (cmd->type) {
+	case FSM_NOOP:
+		return n == 2 ? 0 : EINVAL;
+	case FSM_KVS: {
+		const msgpack_object *ops;
+		if (n != 4 || a[2].type != MSGPACK_OBJECT_BOOLEAN || a[3].type != MSGPACK_OBJECT_ARRAY)
+			return EINVAL;
+		cmd->single = a[2].via.boolean;
+		ops = &a[3];
+		cmd->ops = calloc(ops->via.array.size + 1, sizeof(*cmd->ops));
+		if (cmd->ops == NULL)
+			return ENOMEM;
+		for (uint32_t i = 0; i < ops->via.array.size; i++) {
+			const msgpack_object *o = &ops->via.array.ptr[i];
+			struct fsm_kvop *op = &cmd->ops[i];
+			cmd->nops = i + 1;
+			if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 6)
+				return EINVAL;
+			const msgpack_object *f = o->via.array.ptr;
+			if ((rc = up_int(&f[0], &op->verb)) || op->verb >= KV_NVERBS ||
+			    (rc = up_str(&f[1], &op->key, false)))
+				return rc ? rc : EINVAL;
+			if (f[2].type == MSGPACK_OBJECT_BIN) {
+				op->value_len = f[2].via.bin.size;
+				op->value = malloc(op->value_len ? op->value_len : 1);
+				if (op->value == NULL)
+					return ENOMEM;
+				memcpy(op->value, f[2].via.bin.ptr, op->value_len);
+			} else if (f[2].type != MSGPACK_OBJECT_NIL) {
+				return EINVAL;
+			}
+			if ((rc = up_u64(&f[3], &op->flags)) || (rc = up_u64(&f[4], &op->index)) ||
+			    (rc = up_str(&f[5], &op->session, true)))
+				return rc;
+		}
+		return 0;
+	}
+	case FSM_SESSION_CREATE:
+		if (n != 10)
+			return EINVAL;
+		if ((rc = up_str(&a[2], &id, false)))
+			return rc;
+		if (strlen(id) != STORE_SESSION_LEN) {
+			free(id);
+			return EINVAL;
+		}
+		memcpy(cmd->sess.id, id, STORE_SESSION_LEN + 1);
+		free(id);
+		if ((rc = up_str(&a[3], &cmd->sess.name, false)) ||
+		    (rc = up_str(&a[4], &cmd->sess.node, false)) ||
+		    (rc = up_u64(&a[5], &cmd->sess.lock_delay_ns)) ||
+		    (rc = up_int(&a[6], &cmd->sess.behavior)) ||
+		    (rc = up_str(&a[7], &cmd->sess.ttl, false)) ||
+		    (rc = up_strs(&a[8], &cmd->sess.node_checks, &cmd->sess.n_node_checks)) ||
+		    (rc = up_strs(&a[9], &cmd->sess.service_checks, &cmd->sess.n_service_checks)))
+			return rc;
+		return 0;
+	case FSM_SESSION_DESTROY:
+		if (n != 3)
+			return EINVAL;
+		if ((rc = up_str(&a[2], &id, false)))
+			return rc;
+		if (strlen(id) > STORE_SESSION_LEN) {
+			free(id);
+			return EINVAL;
+		}
+		strcpy(cmd->sess.id, id);
+		free(id);
+		return 0;
+	default:
+		return EINVAL;
+	}
+}
+
+int
+fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd)
+{
+	msgpack_unpacked up;
+	size_t off = 0;
+	int rc;
+
+	memset(cmd, 0, sizeof(*cmd));
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
+		rc = EINVAL;
+	else
+		rc = fsm_decode_obj(&up.data, cmd);
+	msgpack_unpacked_destroy(&up);
+	if (rc != 0)
+		fsm_cmd_free(cmd);
+	return rc;
+}
+
+/* --- apply ----------------------------------------------------------------- */
+
+static int
+fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res)
+{
+	struct store_session old;
+	int rc;
+
+	switch (cmd->type) {
+	case FSM_NOOP:
+		return 0;
+	case FSM_KVS:
+		return txn_run(t, cmd, res);
+	case FSM_SESSION_CREATE:
+		if (session_get(t, cmd->sess.id, &old) == 0) {
+			session_row_free(&old);
+			res->status = 500;
+			res->error = strdup("session ID already exists");
+			return 0;
+		}
+		{
+			struct store_session ss = cmd->sess;
+			ss.create_index = ss.modify_index = t->index;
+			if ((rc = session_put(t, &ss)) != 0)
+				return rc;
+		}
+		res->ok = true;
+		return 0;
+	case FSM_SESSION_DESTROY:
+		rc = session_destroy(t, cmd->sess.id, cmd->now_ms);
+		if (rc < 0)
+			return -rc;
+		res->ok = true;
+		return 0;
+	}
+	return EINVAL;
+}
+
+int
+fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len)
+{
+	struct fsm_result *res = &f->result;
+	struct store_txn t;
+	struct fsm_cmd cmd;
+	int rc;
+
+	fsm_result_reset(res);
+	res->index = index;
+	res->status = 200;
+	if (index <= f->store->applied) {
+		res->skipped = true;
+		f->skipped++;
+		return 0;
+	}
+	rc = fsm_decode(buf, len, &cmd);
+	if (rc != 0) {
+		/* Never fail the log on a command we cannot read: every server
+		 * skips it alike and the index still advances. */
+		res->status = 500;
+		res->error = strdup("undecodable command");
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.type = FSM_NOOP;
+	}
+	if ((rc = store_begin(f->store, &t, true, index)) != 0)
+		goto out;
+	rc = fsm_apply_cmd(&t, &cmd, res);
+	if (rc == 0 && res->status != 200) {
+		/* Rolled back (txn errors): keep nothing but the index. */
+		store_txn_free(&t);
+		if ((rc = store_begin(f->store, &t, true, index)) != 0)
+			goto out;
+	} else if (rc != 0) {
+		store_txn_free(&t);
+		goto out;
+	}
+	if ((rc = store_commit(&t)) != 0) {
+		store_txn_free(&t);
+		goto out;
+	}
+	f->applied++;
+	if (f->on_changes != NULL)
+		f->on_changes(f->arg, index, &t);
+	store_txn_free(&t);
+out:
+	fsm_cmd_free(&cmd);
+	return rc;
+}
+
+int
+fsm_snapshot(struct fsm *f, uint8_t **buf, size_t *len)
+{
+	return store_snapshot(f->store, buf, len);
+}
+
+int
+fsm_restore(struct fsm *f, const uint8_t *buf, size_t len)
+{
+	uint64_t applied;
+	int rc;
+
+	if ((rc = store_snapshot_applied(buf, len, &applied)) != 0)
+		return rc;
+	if (applied <= f->store->applied && f->store->applied > 0) {
+		f->restores_skipped++;
+		return 0;
+	}
+	if ((rc = store_restore(f->store, buf, len)) != 0)
+		return rc;
+	f->restores++;
+	if (f->on_changes != NULL) {
+		/* Everything may have changed: one prefix event per table. */
+		struct store_txn t;
+		memset(&t, 0, sizeof(t));
+		t.s = f->store;
+		store_note_change(&t, STORE_T_KV, "", 0, true);
+		store_note_change(&t, STORE_T_SESSIONS, "", 0, true);
+		store_note_change(&t, STORE_T_NODES, "", 0, true);
+		store_note_change(&t, STORE_T_SERVICES, "", 0, true);
+		store_note_change(&t, STORE_T_CHECKS, "", 0, true);
+		f->on_changes(f->arg, applied, &t);
+		store_txn_free(&t);
+	}
+	return 0;
+}

@@ -1,0 +1,112 @@
+/*
+ * raftd: the servers' replicated state.  Consensus (consensus.h, libraft
+ * behind it) orders commands; the FSM (fsm.c) applies them to the LMDB
+ * store (store.h); server.c answers raftd's bus messages (proto/msg_raft.h)
+ * and publishes raft.changed.
+ *
+ * Prototypes by file; the prefix of a function is its file.
+ */
+#ifndef TRIBUNE_RAFTD_H
+#define TRIBUNE_RAFTD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "consensus.h"
+#include "store.h"
+
+/* json.c: append-only JSON writer (b->err is sticky). */
+struct jbuf {
+	char  *p;
+	size_t len, cap;
+	int    err;
+};
+int   jb_raw(struct jbuf *b, const char *s, size_t n);
+int   jb_lit(struct jbuf *b, const char *s);
+int   jb_u64(struct jbuf *b, uint64_t v);
+int   jb_str(struct jbuf *b, const char *s);
+int   jb_strn(struct jbuf *b, const char *s, size_t n);
+int   jb_b64(struct jbuf *b, const uint8_t *p, size_t n);
+int   jb_kv(struct jbuf *b, const struct store_kv *row, bool with_value);
+int   jb_session(struct jbuf *b, const struct store_session *ss);
+char *jb_take(struct jbuf *b);
+void  jb_free(struct jbuf *b);
+
+/* fsm.c: the commands in the Raft log and their application. */
+enum fsm_cmd_type {
+	FSM_NOOP = 0,
+	FSM_KVS = 1,             /* KV endpoint (one op) or txn (many, atomic) */
+	FSM_SESSION_CREATE = 2,
+	FSM_SESSION_DESTROY = 3, /* destroy, and TTL expiry decided by the leader */
+};
+
+enum fsm_kv_verb {
+	KV_SET, KV_CAS, KV_LOCK, KV_UNLOCK, KV_GET, KV_GET_OR_EMPTY, KV_GET_TREE,
+	KV_CHECK_INDEX, KV_CHECK_SESSION, KV_CHECK_NOT_EXISTS, KV_DELETE,
+	KV_DELETE_TREE, KV_DELETE_CAS, KV_NVERBS
+};
+
+struct fsm_kvop {
+	int      verb;
+	char    *key;
+	uint8_t *value;
+	size_t   value_len;
+	uint64_t flags, index;
+	char    *session;
+};
+
+struct fsm_cmd {
+	int              type;
+	uint64_t         now_ms;  /* the leader's wall clock when proposed */
+	bool             single;  /* KV endpoint: refusal is `false`, not 409 */
+	struct fsm_kvop *ops;
+	size_t           nops;
+	struct store_session sess; /* FSM_SESSION_CREATE; sess.id for DESTROY */
+};
+
+struct fsm_result {
+	uint64_t index;
+	bool     skipped;  /* replayed entry the store already held */
+	bool     ok;       /* single op: Consul's true/false */
+	int      status;   /* HTTP-like: 200, 409 (txn rolled back), 500 */
+	char    *error;    /* for 500: "invalid session \"..\"" */
+	char    *json;     /* txn: {"Results":..,"Errors":..} */
+};
+
+/* Called after every applied entry with its committed txn (changes). */
+typedef void (*fsm_changes_cb)(void *arg, uint64_t index, const struct store_txn *t);
+
+struct fsm {
+	struct store     *store;
+	struct fsm_result result; /* of the last apply; overwritten by the next */
+	fsm_changes_cb    on_changes;
+	void             *arg;
+	uint64_t          applied, skipped, restores, restores_skipped;
+};
+
+void fsm_init(struct fsm *f, struct store *s, fsm_changes_cb cb, void *arg);
+void fsm_fini(struct fsm *f);
+int  fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len);
+int  fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd);
+void fsm_cmd_free(struct fsm_cmd *cmd);
+/* Applies the command at Raft index `index`; skips it if the store has it. */
+int  fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len);
+int  fsm_snapshot(struct fsm *f, uint8_t **buf, size_t *len);
+int  fsm_restore(struct fsm *f, const uint8_t *buf, size_t len);
+const char *fsm_verb_name(int verb);
+int  fsm_verb_parse(const char *s);
+
+/* txn.c: Consul's /v1/txn body into a command; read-only txns locally. */
+/* Parses body; on error returns 400 text in *err (malloc'd). */
+int  txn_parse(const char *body, struct fsm_cmd *cmd, char **err);
+bool txn_read_only(const struct fsm_cmd *cmd);
+/* Runs cmd's ops inside t (used by apply and by read-only txns). */
+int  txn_run(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res);
+
+/* session.c (parsing half lives in server.c): the HTTP body of
+ * session/create into a command; 400/500 text in *err. */
+int  sessreq_parse(const char *body, const char *default_node, struct fsm_cmd *cmd, char **err);
+void sessreq_uuid(char out[STORE_SESSION_LEN + 1]);
+
+#endif
