@@ -47,8 +47,10 @@ struct consensus_server {
 
 /* Starts the engine; NULL on failure (error text in err). */
 struct consensus *consensus_start(const struct consensus_config *cfg, char *err, size_t errlen);
-/* Stops; cb runs once the engine released everything (then free is done). */
+/* Stops; cb runs once the engine has stopped.  Then let the loop run until
+ * it has no more handles (uv_run) and only then consensus_free(). */
 void consensus_close(struct consensus *c, void (*cb)(void *arg), void *arg);
+void consensus_free(struct consensus *c);
 
 /* Proposes one command (payload copied).  0, or an error with no callback. */
 int  consensus_propose(struct consensus *c, const void *payload, size_t len,
