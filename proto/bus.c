@@ -93,6 +93,7 @@ struct bus {
 	struct loop    *loop;
 };
 
+static void bus_tap_open(struct bus *);
 static void bus_tap_emit(struct bus *, const char *kind, const char *peer,
     uint64_t latency_us, const void *msg, size_t len);
 
@@ -103,6 +104,23 @@ bus_path(const struct bus *b, const char *name, const char *suffix, char *out,
 	snprintf(out, outlen, "ipc://%s/%s.%s", b->rundir, name, suffix);
 }
 
+/* Dialled as soon as a tap is announced, so the first records find a pipe. */
+static void
+bus_tap_open(struct bus *b)
+{
+	char url[320];
+
+	pthread_mutex_lock(&b->mu);
+	if (!b->tap_open && nng_push0_open(&b->tap_push) == 0) {
+		nng_socket_set_int(b->tap_push, NNG_OPT_SENDBUF, 1024);
+		nng_socket_set_ms(b->tap_push, NNG_OPT_RECONNMINT, 50);
+		snprintf(url, sizeof(url), "ipc://%s/tap.pull", b->rundir);
+		nng_dial(b->tap_push, url, NULL, NNG_FLAG_NONBLOCK);
+		b->tap_open = 1;
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
 static void
 bus_tap_event(struct bus *b, const struct proto_env *ev, void *arg)
 {
@@ -111,6 +129,8 @@ bus_tap_event(struct bus *b, const struct proto_env *ev, void *arg)
 	(void)arg;
 	if (proto_unpack_ctl_tap(ev, &t) != 0)
 		return;
+	if (t.on)
+		bus_tap_open(b);
 	atomic_store(&b->tap_until, t.on ? loop_now_us() + BUS_TAP_LEASE_US : 0);
 }
 
@@ -254,22 +274,50 @@ bus_dedup_slot(struct bus *b, uint64_t id)
 	return &b->dedup[id % BUS_DEDUP];
 }
 
+/* Replies go out through an aio each: the pipe may still be writing the
+ * previous reply, and a non-blocking send would then drop this one. */
+static void
+bus_send_done(void *arg)
+{
+	nng_aio **slot = arg;
+	nng_aio  *aio = *slot;
+	int       rv = nng_aio_result(aio);
+
+	if (rv != 0) {
+		log_warnx("bus: reply not sent: %s", nng_strerror(rv));
+		nng_msg_free(nng_aio_get_msg(aio));
+	}
+	free(slot);
+	nng_aio_reap(aio);
+}
+
 static int
 bus_send_raw(struct bus *b, nng_msg *req, const char *data, size_t len)
 {
-	nng_msg *m;
-	int      rv;
+	nng_msg  *m;
+	nng_aio **slot;
+	int       rv;
 
 	if ((rv = nng_msg_alloc(&m, 0)) != 0)
 		return rv;
 	if ((rv = nng_msg_header_append(m, nng_msg_header(req),
 	         nng_msg_header_len(req))) != 0 ||
-	    (rv = nng_msg_append(m, data, len)) != 0) {
-		nng_msg_free(m);
-		return rv;
+	    (rv = nng_msg_append(m, data, len)) != 0)
+		goto fail_msg;
+	if ((slot = malloc(sizeof(*slot))) == NULL) {
+		rv = NNG_ENOMEM;
+		goto fail_msg;
 	}
-	if ((rv = nng_sendmsg(b->rep, m, NNG_FLAG_NONBLOCK)) != 0)
-		nng_msg_free(m);
+	if ((rv = nng_aio_alloc(slot, bus_send_done, slot)) != 0) {
+		free(slot);
+		goto fail_msg;
+	}
+	nng_aio_set_timeout(*slot, 5000);
+	nng_aio_set_msg(*slot, m);
+	nng_send_aio(b->rep, *slot);
+	return 0;
+fail_msg:
+	nng_msg_free(m);
 	return rv;
 }
 
@@ -760,6 +808,8 @@ bus_tap_active(struct bus *b)
 void
 bus_tap_set(struct bus *b, int on)
 {
+	if (on)
+		bus_tap_open(b);
 	atomic_store(&b->tap_forced, on);
 }
 
@@ -769,24 +819,13 @@ bus_tap_emit(struct bus *b, const char *kind, const char *peer,
 {
 	struct proto_ctl_tap_rec rec;
 	struct proto_buf         buf = { 0 };
-	char                     url[320];
 	nng_msg                 *m;
 
 	if (atomic_load(&b->tap_until) == 0 && !atomic_load(&b->tap_forced))
 		return;
 	if (!bus_tap_active(b))
 		return;
-	pthread_mutex_lock(&b->mu);
-	if (!b->tap_open) {
-		if (nng_push0_open(&b->tap_push) == 0) {
-			nng_socket_set_int(b->tap_push, NNG_OPT_SENDBUF, 1024);
-			nng_socket_set_ms(b->tap_push, NNG_OPT_RECONNMINT, 50);
-			snprintf(url, sizeof(url), "ipc://%s/tap.pull", b->rundir);
-			nng_dial(b->tap_push, url, NULL, NNG_FLAG_NONBLOCK);
-			b->tap_open = 1;
-		}
-	}
-	pthread_mutex_unlock(&b->mu);
+	bus_tap_open(b);
 	if (!b->tap_open)
 		return;
 	rec.time_us = wall_now_us();
