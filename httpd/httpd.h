@@ -1,0 +1,288 @@
+/*
+ * httpd: Consul's HTTP API over libmicrohttpd, answering from raftd.
+ *
+ * Threads.  MHD runs its own internal epoll thread (server.c); the access
+ * handler never blocks: it suspends the connection and calls raftd with
+ * bus_call_async(BUS_DIRECT), whose callback runs on an nng thread, stores
+ * the answer in the request and resumes the connection; MHD then calls the
+ * handler again, which queues the response.  The daemon's own loop thread
+ * (daemon.h) receives raft.changed events and runs the waiter registry's
+ * timer (wait.c).  The registry is the only state shared by the three
+ * threads and has its own mutex; a request belongs to exactly one thread at
+ * a time (MHD's while running, the nng callback's while a call is in flight,
+ * the registry's while parked), and suspend/resume hand it over.
+ *
+ * Lifetime.  A struct httpd_req is MHD's *req_cls: allocated at the first
+ * call of the access handler, freed by the request-completed callback.  A
+ * suspended connection is never completed by MHD (it does not even notice a
+ * client that hangs up), so a request cannot vanish under a callback; at
+ * stop every parked one is answered and resumed before MHD_stop_daemon().
+ */
+#ifndef TRIBUNE_HTTPD_H
+#define TRIBUNE_HTTPD_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "config.h"
+#include "daemon.h"
+#include "proto.h"
+
+#ifndef TRIBUNE_VERSION
+#define TRIBUNE_VERSION "1.15.2"
+#endif
+
+#define HTTPD_MAX_LISTEN     8
+#define HTTPD_CONN_LIMIT     16384
+#define HTTPD_KV_MAX_VALUE   (512 * 1024)          /* kv_max_value_size */
+#define HTTPD_MAX_BODY       (4 * 1024 * 1024)     /* anything else */
+#define HTTPD_TXN_MAX_OPS    128
+#define HTTPD_CALL_MS        7000                  /* rpc_hold_timeout */
+#define HTTPD_WAIT_DEFAULT_MS (300 * 1000)         /* default_query_time */
+#define HTTPD_WAIT_MAX_MS     (600 * 1000)         /* max_query_time */
+
+struct MHD_Daemon;
+struct MHD_Connection;
+struct httpd_req;
+
+/* httpd.c: the daemon frame's ops (main.c runs them). */
+extern const struct daemon_ops httpd_ops;
+
+/* query.c: the common query parameters, decoded once per request. */
+struct httpd_param {
+	char *key;
+	char *val;        /* NULL for "?recurse" (no '=') */
+};
+
+struct httpd_query {
+	struct httpd_param *params;
+	size_t              nparams;
+	bool     recurse, keys, raw, pretty, stale, consistent;
+	bool     has_index, has_wait, has_cas, has_flags;
+	bool     has_acquire, has_release, has_separator;
+	uint64_t index, cas, flags;
+	int64_t  wait_ms;
+	char    *separator, *acquire, *release;
+};
+
+/*
+ * What a request turned into when it could not go on: the HTTP status and
+ * Consul's plain-text body.
+ */
+struct httpd_err {
+	unsigned status;
+	char     text[512];
+};
+
+/* Adds one decoded key/value (value NULL when the key had no '='). */
+int  query_add(struct httpd_query *q, const char *key, const char *val);
+/* Parses a raw query string "a=1&b" (URL-decoding); 0 or -1 (no memory). */
+int  query_parse_string(struct httpd_query *q, const char *qs);
+/* First value of key, or NULL; *present says whether it was there at all. */
+const char *query_get(const struct httpd_query *q, const char *key,
+    bool *present);
+/*
+ * Decodes the parameters every endpoint shares, as Consul's parse() does:
+ * consistency, then wait and index.  0, or -1 with err filled (400).
+ */
+int  query_common(struct httpd_query *q, struct httpd_err *err);
+/* The KV ones (flags, cas, acquire, release, separator); 0 or -1 + err. */
+int  query_kv(struct httpd_query *q, int method_put, int method_delete,
+         struct httpd_err *err);
+/* Go's url.Values.Encode(): keys sorted, values escaped (malloc'd). */
+char *query_encode(const struct httpd_query *q);
+void query_free(struct httpd_query *q);
+/* Go's strconv.ParseUint(s, 10, 64); 0 or -1 with Go's error text in err. */
+int  query_parse_uint(const char *s, uint64_t *out, char *err, size_t errlen);
+/* URL-decodes s in place ('+' is a space in queries); returns s. */
+char *query_unescape(char *s, int plus_is_space);
+
+/* json.c: request and response bodies. */
+/*
+ * Parses a request body as Consul's decodeBody does.  On success returns the
+ * document with keys renamed to the PascalCase names in `names` where they
+ * match case-insensitively or as snake_case (Go's encoding/json is
+ * case-insensitive; python-consul sends lowercase).  NULL with err filled
+ * (400 "Request decode failed: ...") otherwise.
+ */
+json_t *json_decode_body(const char *body, size_t len,
+    const char *const *names, struct httpd_err *err);
+/* Renames keys of v (recursively) as above. */
+void    json_canon(json_t *v, const char *const *names);
+/* Re-indents JSON text for ?pretty (4 spaces, trailing newline); malloc'd. */
+char   *json_pretty(const char *text, size_t len, size_t *outlen);
+/* Dumps any JSON value (JSON_ENCODE_ANY), minified or pretty; malloc'd. */
+char   *json_dump_any(const json_t *v, int pretty, size_t *outlen);
+extern const char *const json_session_names[];
+extern const char *const json_txn_names[];
+
+/* server.c: MHD, requests, responses. */
+enum httpd_state {
+	REQ_NEW = 0,     /* collecting the body */
+	REQ_PENDING,     /* suspended, a call to raftd in flight */
+	REQ_PARKED,      /* suspended, in the waiter registry */
+	REQ_DONE         /* the answer is in req; queue it */
+};
+
+/* The answer of a request, filled by a handler or a raft.result. */
+struct httpd_answer {
+	unsigned    status;
+	char       *body;          /* malloc'd */
+	size_t      len;
+	const char *ctype;         /* static */
+	bool        meta;          /* a read: X-Consul-* query meta headers */
+	bool        index_only;    /* only X-Consul-Index (a write with one) */
+	uint64_t    index;
+	bool        known_leader;
+	uint64_t    last_contact_ms;
+	char        consistency[16];
+	const char *allow;         /* Allow: header of a 405 */
+	bool        nosniff;       /* raw KV: no content sniffing */
+};
+
+typedef void (*httpd_render_fn)(struct httpd_req *r,
+    const struct proto_raft_result *res);
+
+struct httpd_req {
+	struct httpd          *h;
+	struct MHD_Connection *conn;
+	enum httpd_state       state;
+	int                    method;      /* HTTPD_M_* */
+	char                   methodname[16];
+	char                  *url;         /* decoded path */
+	struct httpd_query     q;
+	char                  *body;
+	size_t                 body_len, body_cap;
+	uint64_t               content_length;
+	bool                   has_content_length, body_too_big;
+	struct httpd_answer    ans;
+
+	/* The call to raftd, kept so that a blocking read can be re-issued. */
+	bool                   read;        /* answers carry query meta */
+	bool                   suspended;   /* by server_call() */
+	int                    call_type;
+	void                  *call_msg;    /* struct proto_<call_type> */
+	uint64_t              *call_min_index; /* its min_index, if any */
+	void                 (*call_free)(void *);
+	httpd_render_fn        render;
+
+	/* Blocking query (wait.c). */
+	bool                   blocking;
+	uint64_t               min_index;
+	uint64_t               deadline_ms;
+	uint64_t               seen_seq;    /* registry event sequence at issue */
+	char                   table[16];
+	char                  *wkey;
+	bool                   wprefix;     /* wkey is a prefix */
+	struct httpd_req      *wnext, *wprev;
+};
+
+enum { HTTPD_M_GET = 1, HTTPD_M_PUT = 2, HTTPD_M_DELETE = 4,
+       HTTPD_M_POST = 8, HTTPD_M_HEAD = 16, HTTPD_M_OTHER = 32 };
+
+/* One recent raft.changed, for the park-after-event race (wait.c). */
+struct wait_event {
+	uint64_t seq;
+	char     table[16];
+	char    *key;
+	bool     prefix;
+};
+
+#define WAIT_RING 1024
+
+/* The waiter registry: parked blocking queries. */
+struct wait_registry {
+	pthread_mutex_t   mu;
+	struct httpd_req *head;          /* parked requests, doubly linked */
+	size_t            nparked;
+	uint64_t          seq;           /* events seen (sequence) */
+	struct wait_event ring[WAIT_RING];
+	uint64_t          last_index;    /* last index of a non-tick event */
+	uint64_t          last_env_id;   /* raftd's event sequence number */
+	uint64_t          rechecks;      /* full re-checks after lost events */
+	/* How to re-issue a request; server.c's in the daemon, fakes in tests. */
+	void            (*reissue)(struct httpd_req *, void *arg);
+	void             *reissue_arg;
+};
+
+struct httpd {
+	struct daemon        *d;
+	struct MHD_Daemon    *mhd[HTTPD_MAX_LISTEN];
+	int                   nmhd;
+	struct wait_registry  wait;
+	atomic_int            inflight;      /* calls to raftd not yet answered */
+	atomic_int            suspended;     /* connections suspended */
+	atomic_bool           stopping;
+	int                   wait_timer;
+	uint64_t              requests;
+};
+
+int  server_start(struct httpd *h);
+void server_stop(struct httpd *h);
+/*
+ * Suspends r and sends its call (r->call_type/r->call_msg) to raftd; the
+ * answer goes through r->render and resumes r.  From any thread that owns r.
+ */
+void server_call(struct httpd_req *r);
+/* Fills r's answer with a plain-text error / a body it takes over. */
+void server_answer_text(struct httpd_req *r, unsigned status, const char *text);
+void server_answer_json(struct httpd_req *r, unsigned status, char *body,
+         size_t len);
+/* Resumes a suspended r whose answer is ready (any thread). */
+void server_resume(struct httpd_req *r);
+/* The default render: Consul's body from a raft.result. */
+void server_render_result(struct httpd_req *r,
+         const struct proto_raft_result *res);
+
+/* routes.c: the route table and the handlers. */
+typedef void (*httpd_handler_fn)(struct httpd_req *r, const char *arg);
+
+struct httpd_route {
+	const char      *prefix;     /* "/v1/kv/" */
+	int              exact;      /* the path must equal prefix */
+	int              methods;    /* HTTPD_M_* allowed */
+	const char      *allow;      /* Allow: header for 405 */
+	httpd_handler_fn fn;
+};
+
+extern const struct httpd_route routes[];
+/* The route for path, or NULL; *arg is what follows the prefix. */
+const struct httpd_route *routes_find(const char *path, const char **arg);
+/* Runs r: 404/405/the handler.  r->state is REQ_DONE or REQ_PENDING after. */
+void routes_dispatch(struct httpd_req *r);
+const char *routes_method_name(int m);
+
+/* wait.c: the waiter registry. */
+void wait_init(struct wait_registry *w,
+         void (*reissue)(struct httpd_req *, void *), void *arg);
+void wait_destroy(struct wait_registry *w);
+/* The current event sequence: store in r->seen_seq before issuing a read. */
+uint64_t wait_seq(struct wait_registry *w);
+/*
+ * Parks r (unchanged answer) unless an event that matches it arrived since
+ * r->seen_seq, in which case it returns 1 and the caller re-issues it.
+ */
+int  wait_park(struct wait_registry *w, struct httpd_req *r);
+/* Does an event (table, key, prefix) concern r? */
+int  wait_match(const struct httpd_req *r, const char *table, const char *key,
+         bool prefix);
+/*
+ * A raft.changed event: re-issues every parked request it concerns (all of
+ * them on a tick that shows lost events, or on a gap in env_id).
+ */
+void wait_event(struct wait_registry *w, uint64_t env_id, uint64_t index,
+         const char *table, const char *key, bool prefix, bool tick);
+/* Re-issues parked requests whose deadline passed (for the final read). */
+void wait_expire(struct wait_registry *w, uint64_t now_ms);
+/* Takes every parked request out, for shutdown; returns the list. */
+struct httpd_req *wait_take_all(struct wait_registry *w);
+size_t wait_count(struct wait_registry *w);
+/* wait plus up to wait/16 of jitter, capped (Consul's blocking rules). */
+uint64_t wait_duration_ms(const struct httpd_query *q);
+
+#endif
