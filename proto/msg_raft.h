@@ -80,8 +80,7 @@
  *     last applied index and table = key = "".  pub/sub is lossy: a
  *     subscriber that gets a tick whose index is above the last index it saw
  *     in a non-tick event has lost events and must re-check every parked
- *     query.  (The envelope id is raftd's event sequence number: a gap is a
- *     loss too.)
+ *     query.
  */
 #ifndef TRIBUNE_MSG_RAFT_H
 #define TRIBUNE_MSG_RAFT_H

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "consensus.h"
+#include "proto.h"
 #include "store.h"
 
 /* json.c: append-only JSON writer (b->err is sticky). */
@@ -108,5 +109,42 @@ int  txn_run(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *
  * session/create into a command; 400/500 text in *err. */
 int  sessreq_parse(const char *body, const char *default_node, struct fsm_cmd *cmd, char **err);
 void sessreq_uuid(char out[STORE_SESSION_LEN + 1]);
+
+/* server.c: the daemon (bus dispatcher, libuv loop, session TTLs). */
+struct daemon;
+struct bus_req;
+
+struct server_ttl {
+	char     id[STORE_SESSION_LEN + 1];
+	uint64_t ttl_ms;
+	uint64_t deadline_ms; /* monotonic; expiry proposed once passed */
+	bool     proposed;
+};
+
+struct raftd {
+	struct daemon     *d;
+	uv_loop_t         *loop;
+	uv_poll_t          polls[16];
+	int                npolls;
+	uv_timer_t         tick;
+	uv_signal_t        sigterm, sigint;
+	struct store       store;
+	struct fsm         fsm;
+	struct consensus  *cons;
+	bool               server;      /* a client agent has no store */
+	bool               was_leader;
+	char               node[128];
+	char               raft_addr[64];
+	char               data_dir[512];
+	struct server_ttl *ttls;
+	size_t             nttls, capttls;
+	uint64_t           published_index;
+};
+
+int  server_main(int argc, char **argv);
+/* The daemon_ops dispatcher: raftd's messages; 0 taken, -1 unknown. */
+int  server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *env);
+void server_ttl_set(struct raftd *r, const char *id, const char *ttl);
+void server_ttl_drop(struct raftd *r, const char *id);
 
 #endif

@@ -1,0 +1,1267 @@
+/*
+ * server.c: tribune-raftd, the daemon.  libuv is the loop (libraft's I/O
+ * lives on it); the bus's fds are polled with uv_poll and drained with
+ * bus_process(), which calls server_dispatch() for every request.
+ *
+ * Writes are answered after their entry is committed and applied.  Reads
+ * are served from LMDB: default = on the leader, consistent = on the leader
+ * after a barrier, stale = anywhere.  Blocking queries are httpd's: it
+ * parks the HTTP connection and re-asks with min_index when raft.changed
+ * says the table/key moved (msg_raft.h).
+ *
+ * Session TTLs are timers on the leader only, as in Consul: a new leader
+ * arms every TTL session afresh, and when one expires (2 x TTL, Consul's
+ * multiplier) the leader proposes its destruction, so followers never
+ * decide on their own clock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "bus.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "raftd.h"
+
+static struct raftd raftd;
+
+/* --- replies --------------------------------------------------------------- */
+
+struct reply {
+	uint64_t        status;
+	bool            ok;
+	const char     *error;
+	uint64_t        index;
+	const char     *json;
+	struct proto_bin value;
+	bool            unchanged;
+	uint64_t        consistency;
+};
+
+static void
+server_reply(struct raftd *r, struct bus_req *req, const struct reply *rp)
+{
+	struct proto_raft_result m;
+	const char *addr = "";
+
+	memset(&m, 0, sizeof(m));
+	m.status = rp->status;
+	m.ok = rp->ok;
+	m.error = (char *)(uintptr_t)rp->error;
+	m.index = rp->index ? rp->index : 1;
+	m.json = (char *)(uintptr_t)rp->json;
+	m.value = rp->value;
+	m.unchanged = rp->unchanged;
+	if (r->cons != NULL) {
+		m.known_leader = consensus_leader(r->cons, &addr) != 0;
+		m.last_contact_ms = consensus_last_contact_ms(r->cons);
+	}
+	m.consistency = rp->consistency == RAFT_CONS_STALE ? "stale"
+	    : rp->consistency == RAFT_CONS_CONSISTENT ? "consistent" : "leader";
+	bus_reply(req, PROTO_RAFT_RESULT, &m);
+}
+
+static void
+server_error(struct raftd *r, struct bus_req *req, uint64_t status, const char *text)
+{
+	struct reply rp = { .status = status, .error = text };
+	server_reply(r, req, &rp);
+}
+
+/* Why this server cannot serve a leader-only request, or NULL. */
+static const char *
+server_not_leader(struct raftd *r)
+{
+	const char *addr;
+	if (!r->server || r->cons == NULL)
+		return "No known Consul servers";
+	if (consensus_role(r->cons) == CONSENSUS_LEADER)
+		return NULL;
+	if (consensus_leader(r->cons, &addr) == 0)
+		return "No cluster leader";
+	/* Followers will forward to the leader; not yet. */
+	return "rpc error: request forwarding to the leader is not implemented yet";
+}
+
+/* --- reads ----------------------------------------------------------------- */
+
+/* A read waiting for its barrier holds its request and decoded message. */
+struct readctx {
+	struct raftd  *r;
+	struct bus_req *req;
+	int            type;
+	union {
+		struct proto_raft_kv_get       kv_get;
+		struct proto_raft_session_info  session_info;
+		struct proto_raft_session_node  session_node;
+		struct proto_raft_session_list  session_list;
+		struct proto_raft_txn           txn;
+	} m;
+};
+
+struct kvlist {
+	struct jbuf b;
+	size_t      n;
+	uint64_t    max;
+	const char *prefix, *sep;
+	size_t      plen;
+	char       *last;   /* last rolled-up key for keys+separator */
+	size_t      lastlen;
+};
+
+static int
+kvlist_row(void *arg, const struct store_kv *row)
+{
+	struct kvlist *l = arg;
+	jb_lit(&l->b, l->n++ ? "," : "");
+	jb_kv(&l->b, row, true);
+	if (row->modify_index > l->max)
+		l->max = row->modify_index;
+	return 0;
+}
+
+static int
+kvlist_key(void *arg, const struct store_kv *row)
+{
+	struct kvlist *l = arg;
+	size_t klen = row->key_len;
+
+	if (row->modify_index > l->max)
+		l->max = row->modify_index;
+	if (l->sep != NULL && *l->sep != '\0') {
+		size_t sl = strlen(l->sep);
+		const char *rest = row->key + l->plen;
+		size_t rl = row->key_len - l->plen;
+		const char *hit = memmem(rest, rl, l->sep, sl);
+		if (hit != NULL)
+			klen = (size_t)(hit - row->key) + sl;
+	}
+	if (l->last != NULL && l->lastlen == klen && memcmp(l->last, row->key, klen) == 0)
+		return 0;
+	free(l->last);
+	l->last = strndup(row->key, klen);
+	l->lastlen = klen;
+	jb_lit(&l->b, l->n++ ? "," : "");
+	jb_strn(&l->b, row->key, klen);
+	return 0;
+}
+
+static void
+read_kv(struct raftd *r, struct bus_req *req, const struct proto_raft_kv_get *m)
+{
+	struct store_txn t;
+	struct reply rp = { .status = 200, .consistency = m->consistency };
+	const char *key = m->key ? m->key : "";
+	size_t klen = strlen(key);
+	char *json = NULL;
+	int rc;
+
+	if ((rc = store_begin(&r->store, &t, false, 0)) != 0) {
+		server_error(r, req, 500, mdb_strerror(rc));
+		return;
+	}
+	if (!m->recurse && !m->keys) {
+		struct store_kv row;
+		rc = kvs_get(&t, key, klen, &row);
+		if (rc == 0) {
+			rp.index = row.modify_index;
+			if (m->min_index > 0 && rp.index <= m->min_index) {
+				rp.unchanged = true;
+			} else if (m->raw) {
+				rp.value.ptr = (uint8_t *)(uintptr_t)row.value;
+				rp.value.len = row.value_len;
+			} else {
+				struct jbuf b = { 0 };
+				jb_lit(&b, "[");
+				jb_kv(&b, &row, true);
+				jb_lit(&b, "]");
+				json = jb_take(&b);
+				rp.json = json;
+			}
+		} else {
+			rp.status = 404;
+			rp.index = store_table_index(&t, STORE_T_KV);
+			rp.unchanged = m->min_index > 0 && rp.index <= m->min_index;
+		}
+	} else {
+		struct kvlist l = { .prefix = key, .plen = klen, .sep = m->separator };
+		jb_lit(&l.b, "[");
+		rc = kvs_scan(&t, key, klen, m->keys ? kvlist_key : kvlist_row, &l);
+		jb_lit(&l.b, "]");
+		free(l.last);
+		rp.index = kvs_list_index(&t, key, klen, l.max);
+		if (l.n == 0)
+			rp.status = 404;
+		if (m->min_index > 0 && rp.index <= m->min_index)
+			rp.unchanged = true;
+		else if (l.n > 0)
+			rp.json = json = jb_take(&l.b);
+		jb_free(&l.b);
+	}
+	server_reply(r, req, &rp);
+	free(json);
+	store_txn_free(&t);
+}
+
+struct sesslist {
+	struct jbuf b;
+	size_t      n;
+	const char *node;
+};
+
+static int
+sesslist_row(void *arg, const struct store_session *ss)
+{
+	struct sesslist *l = arg;
+	if (l->node != NULL && (ss->node == NULL || strcmp(ss->node, l->node) != 0))
+		return 0;
+	jb_lit(&l->b, l->n++ ? "," : "");
+	jb_session(&l->b, ss);
+	return 0;
+}
+
+static void
+read_sessions(struct raftd *r, struct bus_req *req, const char *id, const char *node,
+    uint64_t consistency, uint64_t min_index)
+{
+	struct store_txn t;
+	struct reply rp = { .status = 200, .consistency = consistency };
+	struct sesslist l = { .node = node };
+	char *json = NULL;
+	int rc;
+
+	if ((rc = store_begin(&r->store, &t, false, 0)) != 0) {
+		server_error(r, req, 500, mdb_strerror(rc));
+		return;
+	}
+	rp.index = store_table_index(&t, STORE_T_SESSIONS);
+	jb_lit(&l.b, "[");
+	if (id != NULL) {
+		struct store_session ss;
+		if (session_get(&t, id, &ss) == 0) {
+			sesslist_row(&l, &ss);
+			session_row_free(&ss);
+		}
+	} else {
+		session_scan(&t, sesslist_row, &l);
+	}
+	jb_lit(&l.b, "]");
+	if (min_index > 0 && rp.index <= min_index)
+		rp.unchanged = true;
+	else
+		rp.json = json = jb_take(&l.b);
+	server_reply(r, req, &rp);
+	free(json);
+	jb_free(&l.b);
+	store_txn_free(&t);
+}
+
+static void
+read_txn(struct raftd *r, struct bus_req *req, const struct proto_raft_txn *m)
+{
+	struct store_txn t;
+	struct fsm_cmd cmd;
+	struct fsm_result res;
+	struct reply rp = { .consistency = m->consistency };
+	char *err = NULL;
+	int rc;
+
+	if ((rc = txn_parse(m->body, &cmd, &err)) != 0) {
+		server_error(r, req, (uint64_t)rc, err ? err : "bad request");
+		free(err);
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	if ((rc = store_begin(&r->store, &t, false, 0)) == 0) {
+		rc = txn_run(&t, &cmd, &res);
+		rp.index = r->store.applied;
+		store_txn_free(&t);
+	}
+	if (rc != 0) {
+		server_error(r, req, 500, mdb_strerror(rc));
+	} else {
+		rp.status = (uint64_t)res.status;
+		rp.ok = res.ok;
+		rp.json = res.json;
+		server_reply(r, req, &rp);
+	}
+	free(res.json);
+	free(res.error);
+	fsm_cmd_free(&cmd);
+}
+
+static void
+readctx_run(struct readctx *c)
+{
+	switch (c->type) {
+	case PROTO_RAFT_KV_GET:
+		read_kv(c->r, c->req, &c->m.kv_get);
+		proto_free_raft_kv_get(&c->m.kv_get);
+		break;
+	case PROTO_RAFT_SESSION_INFO:
+		read_sessions(c->r, c->req, c->m.session_info.id ? c->m.session_info.id : "", NULL,
+		    c->m.session_info.consistency, c->m.session_info.min_index);
+		proto_free_raft_session_info(&c->m.session_info);
+		break;
+	case PROTO_RAFT_SESSION_NODE:
+		read_sessions(c->r, c->req, NULL, c->m.session_node.node ? c->m.session_node.node : "",
+		    c->m.session_node.consistency, c->m.session_node.min_index);
+		proto_free_raft_session_node(&c->m.session_node);
+		break;
+	case PROTO_RAFT_SESSION_LIST:
+		read_sessions(c->r, c->req, NULL, NULL, c->m.session_list.consistency,
+		    c->m.session_list.min_index);
+		break;
+	case PROTO_RAFT_TXN:
+		read_txn(c->r, c->req, &c->m.txn);
+		proto_free_raft_txn(&c->m.txn);
+		break;
+	}
+	free(c);
+}
+
+static void
+readctx_barrier_done(void *arg, int status)
+{
+	struct readctx *c = arg;
+
+	if (status != 0) {
+		server_error(c->r, c->req, 500, consensus_is_not_leader(status) ? "No cluster leader"
+		    : consensus_strerror(status));
+		proto_free(c->type, &c->m);
+		free(c);
+		return;
+	}
+	readctx_run(c);
+}
+
+/* Runs (or schedules) a read at the requested consistency. */
+static void
+server_read(struct raftd *r, struct readctx *c, uint64_t consistency)
+{
+	const char *why;
+	int rc;
+
+	if (consistency != RAFT_CONS_STALE && (why = server_not_leader(r)) != NULL) {
+		server_error(r, c->req, 500, why);
+		proto_free(c->type, &c->m);
+		free(c);
+		return;
+	}
+	if (!r->server) {
+		server_error(r, c->req, 500, "No known Consul servers");
+		proto_free(c->type, &c->m);
+		free(c);
+		return;
+	}
+	if (consistency == RAFT_CONS_CONSISTENT) {
+		if ((rc = consensus_barrier(r->cons, readctx_barrier_done, c)) != 0)
+			readctx_barrier_done(c, rc);
+		return;
+	}
+	readctx_run(c);
+}
+
+/* --- writes ---------------------------------------------------------------- */
+
+struct writectx {
+	struct raftd   *r;
+	struct bus_req *req;
+	int             type;
+	char            session_id[STORE_SESSION_LEN + 1];
+	char           *ttl;
+};
+
+static void
+write_done(void *arg, int status, const struct fsm_result *res)
+{
+	struct writectx *w = arg;
+	struct raftd *r = w->r;
+	struct reply rp = { .status = 200 };
+	char json[64];
+
+	if (status != 0 || res == NULL) {
+		server_error(r, w->req, 500, consensus_is_not_leader(status) ? "No cluster leader"
+		    : consensus_strerror(status));
+		goto out;
+	}
+	rp.index = res->index;
+	rp.ok = res->ok;
+	rp.status = (uint64_t)res->status;
+	rp.error = res->error;
+	rp.json = res->json;
+	switch (w->type) {
+	case PROTO_RAFT_KV_PUT:
+	case PROTO_RAFT_KV_DELETE:
+	case PROTO_RAFT_SESSION_DESTROY:
+		if (rp.status == 200)
+			rp.json = rp.ok ? "true" : "false";
+		if (w->type == PROTO_RAFT_SESSION_DESTROY)
+			server_ttl_drop(r, w->session_id);
+		break;
+	case PROTO_RAFT_SESSION_CREATE:
+		if (rp.status == 200) {
+			snprintf(json, sizeof(json), "{\"ID\":\"%s\"}", w->session_id);
+			rp.json = json;
+			server_ttl_set(r, w->session_id, w->ttl);
+		}
+		break;
+	default:
+		break;
+	}
+	server_reply(r, w->req, &rp);
+out:
+	free(w->ttl);
+	free(w);
+}
+
+static void
+server_propose(struct raftd *r, struct bus_req *req, int type, struct fsm_cmd *cmd)
+{
+	struct writectx *w;
+	uint8_t *buf = NULL;
+	size_t len;
+	const char *why;
+	int rc;
+
+	if ((why = server_not_leader(r)) != NULL) {
+		server_error(r, req, 500, why);
+		return;
+	}
+	cmd->now_ms = wall_now_us() / 1000;
+	if ((w = calloc(1, sizeof(*w))) == NULL || fsm_encode(cmd, &buf, &len) != 0) {
+		free(w);
+		server_error(r, req, 500, "out of memory");
+		return;
+	}
+	w->r = r;
+	w->req = req;
+	w->type = type;
+	memcpy(w->session_id, cmd->sess.id, sizeof(w->session_id));
+	if (cmd->sess.ttl != NULL)
+		w->ttl = strdup(cmd->sess.ttl);
+	rc = consensus_propose(r->cons, buf, len, write_done, w);
+	free(buf);
+	if (rc != 0)
+		write_done(w, rc, NULL);
+}
+
+static int
+kv_key_check(struct raftd *r, struct bus_req *req, const char *key, bool allow_empty)
+{
+	if (!allow_empty && (key == NULL || *key == '\0')) {
+		server_error(r, req, 400, "Missing key name");
+		return -1;
+	}
+	if (key != NULL && strlen(key) > STORE_KEY_MAX) {
+		server_error(r, req, 400, "Key too long");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+handle_kv_put(struct raftd *r, struct bus_req *req, struct proto_raft_kv_put *m)
+{
+	struct fsm_kvop op;
+	struct fsm_cmd cmd;
+
+	if (kv_key_check(r, req, m->key, false) != 0)
+		return;
+	if (m->value.len > STORE_VALUE_MAX) {
+		char text[128];
+		snprintf(text, sizeof(text), "Request body(%zu bytes) too large, max size: %d bytes",
+		    m->value.len, STORE_VALUE_MAX);
+		server_error(r, req, 413, text);
+		return;
+	}
+	memset(&op, 0, sizeof(op));
+	memset(&cmd, 0, sizeof(cmd));
+	op.key = m->key;
+	op.value = m->value.ptr ? m->value.ptr : (uint8_t *)(uintptr_t)"";
+	op.value_len = m->value.len;
+	op.flags = m->flags;
+	if (m->acquire != NULL) {
+		op.verb = KV_LOCK;
+		op.session = m->acquire;
+	} else if (m->release != NULL) {
+		op.verb = KV_UNLOCK;
+		op.session = m->release;
+	} else if (m->has_cas) {
+		op.verb = KV_CAS;
+		op.index = m->cas;
+	} else {
+		op.verb = KV_SET;
+	}
+	cmd.type = FSM_KVS;
+	cmd.single = true;
+	cmd.ops = &op;
+	cmd.nops = 1;
+	server_propose(r, req, PROTO_RAFT_KV_PUT, &cmd);
+}
+
+static void
+handle_kv_delete(struct raftd *r, struct bus_req *req, struct proto_raft_kv_delete *m)
+{
+	struct fsm_kvop op;
+	struct fsm_cmd cmd;
+
+	if (kv_key_check(r, req, m->key, m->recurse) != 0)
+		return;
+	memset(&op, 0, sizeof(op));
+	memset(&cmd, 0, sizeof(cmd));
+	op.key = m->key ? m->key : "";
+	if (m->recurse)
+		op.verb = KV_DELETE_TREE;
+	else if (m->has_cas) {
+		op.verb = KV_DELETE_CAS;
+		op.index = m->cas;
+	} else
+		op.verb = KV_DELETE;
+	cmd.type = FSM_KVS;
+	cmd.single = true;
+	cmd.ops = &op;
+	cmd.nops = 1;
+	server_propose(r, req, PROTO_RAFT_KV_DELETE, &cmd);
+}
+
+static void
+handle_txn(struct raftd *r, struct bus_req *req, struct proto_raft_txn *m)
+{
+	struct fsm_cmd cmd;
+	char *err = NULL;
+	int rc;
+
+	if ((rc = txn_parse(m->body, &cmd, &err)) != 0) {
+		server_error(r, req, (uint64_t)rc, err ? err : "bad request");
+		free(err);
+		return;
+	}
+	if (txn_read_only(&cmd)) {
+		struct readctx *c = calloc(1, sizeof(*c));
+		fsm_cmd_free(&cmd);
+		if (c == NULL) {
+			server_error(r, req, 500, "out of memory");
+			return;
+		}
+		c->r = r;
+		c->req = req;
+		c->type = PROTO_RAFT_TXN;
+		c->m.txn = *m;
+		memset(m, 0, sizeof(*m)); /* moved into c */
+		server_read(r, c, c->m.txn.consistency);
+		return;
+	}
+	server_propose(r, req, PROTO_RAFT_TXN, &cmd);
+	fsm_cmd_free(&cmd);
+}
+
+static void
+handle_session_create(struct raftd *r, struct bus_req *req, struct proto_raft_session_create *m)
+{
+	struct fsm_cmd cmd;
+	char *err = NULL;
+	int rc;
+
+	rc = sessreq_parse(m->body, m->node && *m->node ? m->node : r->node, &cmd, &err);
+	if (rc != 0) {
+		server_error(r, req, (uint64_t)rc, err ? err : "bad request");
+		free(err);
+		return;
+	}
+	server_propose(r, req, PROTO_RAFT_SESSION_CREATE, &cmd);
+	fsm_cmd_free(&cmd);
+}
+
+static void
+handle_session_destroy(struct raftd *r, struct bus_req *req, const char *id)
+{
+	struct fsm_cmd cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	if (id == NULL || strlen(id) != STORE_SESSION_LEN) {
+		/* Consul answers true for an unknown id; a malformed one too. */
+		struct reply rp = { .status = 200, .ok = true, .json = "true",
+			.index = r->store.applied };
+		server_reply(r, req, &rp);
+		return;
+	}
+	cmd.type = FSM_SESSION_DESTROY;
+	strcpy(cmd.sess.id, id);
+	server_propose(r, req, PROTO_RAFT_SESSION_DESTROY, &cmd);
+}
+
+static void
+handle_session_renew(struct raftd *r, struct bus_req *req, const char *id)
+{
+	struct store_txn t;
+	struct store_session ss;
+	struct reply rp = { .status = 200 };
+	struct jbuf b = { 0 };
+	char text[128];
+	const char *why;
+	char *json;
+
+	if ((why = server_not_leader(r)) != NULL) {
+		server_error(r, req, 500, why);
+		return;
+	}
+	if (store_begin(&r->store, &t, false, 0) != 0) {
+		server_error(r, req, 500, "store unavailable");
+		return;
+	}
+	if (session_get(&t, id ? id : "", &ss) != 0) {
+		store_txn_free(&t);
+		snprintf(text, sizeof(text), "Session id '%s' not found", id ? id : "");
+		server_error(r, req, 404, text);
+		return;
+	}
+	rp.index = store_table_index(&t, STORE_T_SESSIONS);
+	server_ttl_set(r, ss.id, ss.ttl);
+	jb_lit(&b, "[");
+	jb_session(&b, &ss);
+	jb_lit(&b, "]");
+	rp.json = json = jb_take(&b);
+	server_reply(r, req, &rp);
+	free(json);
+	session_row_free(&ss);
+	store_txn_free(&t);
+}
+
+/* --- status ---------------------------------------------------------------- */
+
+static void
+handle_status(struct raftd *r, struct bus_req *req, int type)
+{
+	struct consensus_server srv[32];
+	struct reply rp = { .status = 200, .index = r->store.applied };
+	struct jbuf b = { 0 };
+	const char *addr = "";
+	char *json;
+	size_t n = 0;
+
+	if (r->cons != NULL) {
+		consensus_leader(r->cons, &addr);
+		n = consensus_servers(r->cons, srv, 32);
+		if (n > 32)
+			n = 32;
+	}
+	switch (type) {
+	case PROTO_RAFT_STATUS_LEADER:
+		jb_str(&b, addr);
+		break;
+	case PROTO_RAFT_STATUS_PEERS:
+		jb_lit(&b, "[");
+		for (size_t i = 0, k = 0; i < n; i++) {
+			if (!srv[i].voter)
+				continue;
+			jb_lit(&b, k++ ? "," : "");
+			jb_str(&b, srv[i].address);
+		}
+		jb_lit(&b, "]");
+		break;
+	case PROTO_RAFT_OPERATOR_CONFIG:
+		jb_lit(&b, "{\"Servers\":[");
+		for (size_t i = 0; i < n; i++) {
+			char id[24];
+			snprintf(id, sizeof(id), "%" PRIu64, srv[i].id);
+			jb_lit(&b, i ? ",{\"ID\":" : "{\"ID\":");
+			jb_str(&b, id);
+			jb_lit(&b, ",\"Node\":");
+			jb_str(&b, strcmp(srv[i].address, r->raft_addr) == 0 ? r->node : srv[i].address);
+			jb_lit(&b, ",\"Address\":");
+			jb_str(&b, srv[i].address);
+			jb_lit(&b, ",\"Leader\":");
+			jb_lit(&b, strcmp(srv[i].address, addr) == 0 ? "true" : "false");
+			jb_lit(&b, ",\"ProtocolVersion\":\"3\",\"Voter\":");
+			jb_lit(&b, srv[i].voter ? "true" : "false");
+			jb_lit(&b, ",\"LastIndex\":");
+			jb_u64(&b, r->cons ? consensus_last_index(r->cons) : 0);
+			jb_lit(&b, "}");
+		}
+		jb_lit(&b, "],\"Index\":");
+		jb_u64(&b, r->store.applied);
+		jb_lit(&b, "}");
+		break;
+	case PROTO_RAFT_STATS: {
+		/* consul info's raft section; every value a string. */
+		char v[64];
+		uint64_t voters = 0;
+		for (size_t i = 0; i < n; i++)
+			voters += srv[i].voter;
+#define STAT(k, fmt, val) do { snprintf(v, sizeof(v), fmt, val); \
+		jb_lit(&b, b.len > 1 ? ",\"" k "\":" : "\"" k "\":"); jb_str(&b, v); } while (0)
+		jb_lit(&b, "{");
+		STAT("applied_index", "%" PRIu64, r->cons ? consensus_last_applied(r->cons) : 0);
+		STAT("commit_index", "%" PRIu64, r->cons ? consensus_commit_index(r->cons) : 0);
+		STAT("fsm_pending", "%d", 0);
+		STAT("last_contact", "%s", r->cons && consensus_role(r->cons) == CONSENSUS_LEADER ? "0" : "never");
+		STAT("last_log_index", "%" PRIu64, r->cons ? consensus_last_index(r->cons) : 0);
+		STAT("last_log_term", "%" PRIu64, r->cons ? consensus_term(r->cons) : 0);
+		STAT("last_snapshot_index", "%" PRIu64, r->cons ? consensus_snapshot_index(r->cons) : 0);
+		STAT("last_snapshot_term", "%" PRIu64, r->cons ? consensus_term(r->cons) : 0);
+		STAT("num_peers", "%" PRIu64, voters > 0 ? voters - 1 : 0);
+		STAT("protocol_version", "%d", 3);
+		STAT("protocol_version_max", "%d", 3);
+		STAT("protocol_version_min", "%d", 0);
+		STAT("snapshot_version_max", "%d", 1);
+		STAT("snapshot_version_min", "%d", 0);
+		STAT("state", "%s", r->cons ? consensus_role_name(r->cons) : "Shutdown");
+		STAT("term", "%" PRIu64, r->cons ? consensus_term(r->cons) : 0);
+		STAT("store_applied_index", "%" PRIu64, r->store.applied);
+		STAT("fsm_skipped_replays", "%" PRIu64, r->fsm.skipped);
+		jb_lit(&b, "}");
+#undef STAT
+		break;
+	}
+	}
+	rp.json = json = jb_take(&b);
+	server_reply(r, req, &rp);
+	free(json);
+}
+
+static void
+change_done(void *arg, int status)
+{
+	struct bus_req *req = arg;
+	struct reply rp = { .status = status ? 500 : 200, .ok = status == 0,
+		.error = status ? consensus_strerror(status) : NULL, .json = status ? NULL : "true" };
+	server_reply(&raftd, req, &rp);
+}
+
+static void
+handle_membership(struct raftd *r, struct bus_req *req, int type, const char *id,
+    const char *address, bool voter)
+{
+	uint64_t nid = id ? strtoull(id, NULL, 10) : 0;
+	const char *why;
+	int rc;
+
+	if ((why = server_not_leader(r)) != NULL) {
+		server_error(r, req, 500, why);
+		return;
+	}
+	if (type == PROTO_RAFT_SERVER_REMOVE && nid == 0 && address != NULL) {
+		struct consensus_server srv[32];
+		size_t n = consensus_servers(r->cons, srv, 32);
+		for (size_t i = 0; i < n && i < 32; i++)
+			if (strcmp(srv[i].address, address) == 0)
+				nid = srv[i].id;
+	}
+	switch (type) {
+	case PROTO_RAFT_SERVER_ADD:
+		(void)voter; /* joins as spare; autopilot promotes (consensus_promote) */
+		rc = consensus_add(r->cons, nid, address ? address : "", change_done, req);
+		break;
+	case PROTO_RAFT_SERVER_REMOVE:
+		rc = consensus_remove(r->cons, nid, change_done, req);
+		break;
+	default:
+		rc = consensus_transfer(r->cons, nid, change_done, req);
+		break;
+	}
+	if (rc != 0)
+		change_done(req, rc);
+}
+
+/* --- dispatcher ------------------------------------------------------------ */
+
+static bool
+is_write(int type)
+{
+	switch (type) {
+	case PROTO_RAFT_KV_PUT:
+	case PROTO_RAFT_KV_DELETE:
+	case PROTO_RAFT_SESSION_CREATE:
+	case PROTO_RAFT_SESSION_DESTROY:
+	case PROTO_RAFT_TXN:
+	case PROTO_RAFT_SERVER_ADD:
+	case PROTO_RAFT_SERVER_REMOVE:
+	case PROTO_RAFT_TRANSFER:
+	case PROTO_RAFT_CATALOG_REGISTER:
+	case PROTO_RAFT_CATALOG_DEREGISTER:
+		return true;
+	}
+	return false;
+}
+
+int
+server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *env)
+{
+	struct raftd *r = &raftd;
+	union {
+		struct proto_raft_kv_put         kv_put;
+		struct proto_raft_kv_delete      kv_delete;
+		struct proto_raft_session_create session_create;
+		struct proto_raft_session_destroy session_destroy;
+		struct proto_raft_session_renew  session_renew;
+		struct proto_raft_txn            txn;
+		struct proto_raft_server_add     server_add;
+		struct proto_raft_server_remove  server_remove;
+		struct proto_raft_transfer       transfer;
+	} m;
+	struct readctx *c;
+	int rc;
+
+	(void)d;
+	if (env->type <= PROTO_NONE || env->type >= PROTO_NTYPES ||
+	    strncmp(proto_name(env->type), "raft.", 5) != 0 ||
+	    env->type == PROTO_RAFT_RESULT || env->type == PROTO_RAFT_CHANGED)
+		return -1;
+	/* A resent write must not run twice (nng req resends). */
+	if (is_write(env->type) && bus_req_once(req) == 1)
+		return 0;
+
+	switch (env->type) {
+	case PROTO_RAFT_KV_GET:
+	case PROTO_RAFT_SESSION_INFO:
+	case PROTO_RAFT_SESSION_NODE:
+	case PROTO_RAFT_SESSION_LIST: {
+		uint64_t cons = 0;
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			server_error(r, req, 500, "out of memory");
+			return 0;
+		}
+		c->r = r;
+		c->req = req;
+		c->type = env->type;
+		if ((rc = proto_unpack_body(env, &c->m)) != 0) {
+			free(c);
+			server_error(r, req, 400, proto_strerror(rc));
+			return 0;
+		}
+		switch (env->type) {
+		case PROTO_RAFT_KV_GET: cons = c->m.kv_get.consistency; break;
+		case PROTO_RAFT_SESSION_INFO: cons = c->m.session_info.consistency; break;
+		case PROTO_RAFT_SESSION_NODE: cons = c->m.session_node.consistency; break;
+		case PROTO_RAFT_SESSION_LIST: cons = c->m.session_list.consistency; break;
+		}
+		server_read(r, c, cons);
+		return 0;
+	}
+	case PROTO_RAFT_STATUS_LEADER:
+	case PROTO_RAFT_STATUS_PEERS:
+	case PROTO_RAFT_OPERATOR_CONFIG:
+	case PROTO_RAFT_STATS:
+		handle_status(r, req, env->type);
+		return 0;
+	case PROTO_RAFT_CATALOG_READ:
+	case PROTO_RAFT_CATALOG_REGISTER:
+	case PROTO_RAFT_CATALOG_DEREGISTER:
+		server_error(r, req, 501, "catalog is not implemented yet");
+		return 0;
+	default:
+		break;
+	}
+
+	if ((rc = proto_unpack_body(env, &m)) != 0) {
+		server_error(r, req, 400, proto_strerror(rc));
+		return 0;
+	}
+	switch (env->type) {
+	case PROTO_RAFT_KV_PUT:
+		handle_kv_put(r, req, &m.kv_put);
+		break;
+	case PROTO_RAFT_KV_DELETE:
+		handle_kv_delete(r, req, &m.kv_delete);
+		break;
+	case PROTO_RAFT_SESSION_CREATE:
+		handle_session_create(r, req, &m.session_create);
+		break;
+	case PROTO_RAFT_SESSION_DESTROY:
+		handle_session_destroy(r, req, m.session_destroy.id);
+		break;
+	case PROTO_RAFT_SESSION_RENEW:
+		handle_session_renew(r, req, m.session_renew.id);
+		break;
+	case PROTO_RAFT_TXN:
+		handle_txn(r, req, &m.txn);
+		break;
+	case PROTO_RAFT_SERVER_ADD:
+		handle_membership(r, req, env->type, m.server_add.id, m.server_add.address, m.server_add.voter);
+		break;
+	case PROTO_RAFT_SERVER_REMOVE:
+		handle_membership(r, req, env->type, m.server_remove.id, m.server_remove.address, false);
+		break;
+	case PROTO_RAFT_TRANSFER:
+		handle_membership(r, req, env->type, m.transfer.id, NULL, false);
+		break;
+	default:
+		proto_free(env->type, &m);
+		return -1;
+	}
+	proto_free(env->type, &m);
+	return 0;
+}
+
+/* --- events and session TTLs -------------------------------------------------- */
+
+static void
+server_publish(struct raftd *r, uint64_t index, const char *table, const char *key,
+    bool prefix, bool tick)
+{
+	struct proto_raft_changed ev;
+
+	if (r->d == NULL || r->d->bus == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.index = index;
+	ev.table = (char *)(uintptr_t)table;
+	ev.key = (char *)(uintptr_t)key;
+	ev.prefix = prefix;
+	ev.tick = tick;
+	bus_publish(r->d->bus, PROTO_RAFT_CHANGED, &ev);
+	if (!tick)
+		r->published_index = index;
+}
+
+static void
+server_on_changes(void *arg, uint64_t index, const struct store_txn *t)
+{
+	struct raftd *r = arg;
+
+	if (t->nchanges == 0)
+		server_publish(r, index, "", "", false, false);
+	for (size_t i = 0; i < t->nchanges; i++)
+		server_publish(r, index, t->changes[i].table, t->changes[i].key,
+		    t->changes[i].prefix, false);
+}
+
+static uint64_t
+ttl_ms_of(const char *ttl)
+{
+	int64_t ns;
+	if (ttl == NULL || *ttl == '\0' || config_parse_duration(ttl, &ns) != 0 || ns <= 0)
+		return 0;
+	return (uint64_t)(ns / 1000000);
+}
+
+void
+server_ttl_set(struct raftd *r, const char *id, const char *ttl)
+{
+	uint64_t ms = ttl_ms_of(ttl);
+	struct server_ttl *e = NULL;
+
+	if (ms == 0)
+		return;
+	for (size_t i = 0; i < r->nttls; i++)
+		if (strcmp(r->ttls[i].id, id) == 0)
+			e = &r->ttls[i];
+	if (e == NULL) {
+		if (r->nttls == r->capttls) {
+			size_t nc = r->capttls ? r->capttls * 2 : 16;
+			struct server_ttl *n = realloc(r->ttls, nc * sizeof(*n));
+			if (n == NULL)
+				return;
+			r->ttls = n;
+			r->capttls = nc;
+		}
+		e = &r->ttls[r->nttls++];
+		snprintf(e->id, sizeof(e->id), "%s", id);
+	}
+	e->ttl_ms = ms;
+	e->deadline_ms = uv_now(r->loop) + 2 * ms; /* Consul's SessionTTLMultiplier */
+	e->proposed = false;
+}
+
+void
+server_ttl_drop(struct raftd *r, const char *id)
+{
+	for (size_t i = 0; i < r->nttls; i++) {
+		if (strcmp(r->ttls[i].id, id) == 0) {
+			r->ttls[i] = r->ttls[--r->nttls];
+			return;
+		}
+	}
+}
+
+static int
+ttl_arm_cb(void *arg, const struct store_session *ss)
+{
+	server_ttl_set(arg, ss->id, ss->ttl);
+	return 0;
+}
+
+static void
+expire_done(void *arg, int status, const struct fsm_result *res)
+{
+	char *id = arg;
+	(void)res;
+	if (status == 0) {
+		log_info("session expired: id=%s", id);
+		server_ttl_drop(&raftd, id);
+	}
+	free(id);
+}
+
+static void
+server_ttl_tick(struct raftd *r)
+{
+	bool leader = r->cons != NULL && consensus_role(r->cons) == CONSENSUS_LEADER;
+	uint64_t now = uv_now(r->loop);
+
+	if (leader && !r->was_leader) {
+		/* New leader: every TTL session gets a full TTL from now. */
+		struct store_txn t;
+		r->nttls = 0;
+		if (store_begin(&r->store, &t, false, 0) == 0) {
+			session_scan(&t, ttl_arm_cb, r);
+			store_txn_free(&t);
+		}
+		log_info("leader: armed %zu session TTLs", r->nttls);
+	}
+	r->was_leader = leader;
+	if (!leader) {
+		r->nttls = 0;
+		return;
+	}
+	for (size_t i = 0; i < r->nttls; i++) {
+		struct server_ttl *e = &r->ttls[i];
+		struct fsm_cmd cmd;
+		uint8_t *buf;
+		size_t len;
+		if (e->proposed || now < e->deadline_ms)
+			continue;
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.type = FSM_SESSION_DESTROY;
+		cmd.now_ms = wall_now_us() / 1000;
+		strcpy(cmd.sess.id, e->id);
+		if (fsm_encode(&cmd, &buf, &len) != 0)
+			continue;
+		char *id = strdup(e->id);
+		if (id != NULL && consensus_propose(r->cons, buf, len, expire_done, id) == 0)
+			e->proposed = true;
+		else
+			free(id);
+		free(buf);
+	}
+}
+
+/* --- loop and lifecycle ---------------------------------------------------- */
+
+static void
+server_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct raftd *r = h->data;
+	(void)status;
+	(void)events;
+	bus_process(r->d->bus);
+	if (r->d->stopping)
+		uv_stop(r->loop);
+}
+
+static void
+server_tick_cb(uv_timer_t *h)
+{
+	struct raftd *r = h->data;
+
+	if (r->d->stopping) {
+		uv_stop(r->loop);
+		return;
+	}
+	if (r->server) {
+		server_ttl_tick(r);
+		server_publish(r, r->store.applied, "", "", false, true);
+	}
+	/* Catch anything the fds did not signal (cheap, non-blocking). */
+	bus_process(r->d->bus);
+}
+
+static void
+server_signal_cb(uv_signal_t *h, int sig)
+{
+	struct raftd *r = h->data;
+	log_info("caught signal %s", sig == SIGTERM ? "terminated" : "interrupt");
+	daemon_stop(r->d);
+	uv_stop(r->loop);
+}
+
+static uint64_t
+server_raft_id(const struct config *cfg)
+{
+	const char *s = cfg->node_id && *cfg->node_id ? cfg->node_id
+	    : cfg->node_name ? cfg->node_name : "tribune";
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+static int
+server_init(struct daemon *d)
+{
+	struct raftd *r = &raftd;
+	const struct config *cfg = &d->cfg;
+	struct consensus_config cc;
+	char path[600], err[256];
+	const char *host;
+	int rc;
+
+	r->d = d;
+	snprintf(r->node, sizeof(r->node), "%s", cfg->node_name ? cfg->node_name : "");
+	r->server = cfg->server || cfg->dev;
+	if (!r->server) {
+		log_info("client agent: no local state; requests answer 'No known Consul servers'");
+		return 0;
+	}
+	if (cfg->data_dir != NULL && *cfg->data_dir != '\0') {
+		snprintf(r->data_dir, sizeof(r->data_dir), "%s", cfg->data_dir);
+	} else {
+		/* -dev without -data-dir: Consul keeps state in memory; we keep it
+		 * in a throw-away directory. */
+		snprintf(r->data_dir, sizeof(r->data_dir), "/tmp/tribune-dev-XXXXXX");
+		if (mkdtemp(r->data_dir) == NULL) {
+			log_warn("mkdtemp");
+			return -1;
+		}
+	}
+	mkdir(r->data_dir, 0700);
+	snprintf(path, sizeof(path), "%s/state", r->data_dir);
+	if ((rc = store_open(&r->store, path, 0)) != 0) {
+		log_warnx("cannot open the state store in %s: %s", path, mdb_strerror(rc));
+		return -1;
+	}
+	fsm_init(&r->fsm, &r->store, server_on_changes, r);
+
+	host = cfg->advertise_addr && *cfg->advertise_addr ? cfg->advertise_addr
+	    : cfg->bind_addr && *cfg->bind_addr && strcmp(cfg->bind_addr, "0.0.0.0") != 0 ? cfg->bind_addr
+	    : "127.0.0.1";
+	snprintf(r->raft_addr, sizeof(r->raft_addr), "%s:%d", host,
+	    (int)(cfg->port_server > 0 ? cfg->port_server : 8300));
+	snprintf(path, sizeof(path), "%s/raft", r->data_dir);
+	memset(&cc, 0, sizeof(cc));
+	cc.loop = r->loop;
+	cc.dir = path;
+	cc.id = server_raft_id(cfg);
+	cc.address = r->raft_addr;
+	cc.bootstrap = cfg->dev || cfg->bootstrap || cfg->bootstrap_expect == 1;
+	if (cfg->dev) {
+		cc.election_ms = 200; /* Consul's dev mode runs fast raft timings */
+		cc.heartbeat_ms = 50;
+	}
+	{
+		json_t *v = config_path(cfg->root, "raft_snapshot_threshold");
+		if (json_is_integer(v) && json_integer_value(v) > 0)
+			cc.snapshot_threshold = (unsigned)json_integer_value(v);
+		v = config_path(cfg->root, "raft_trailing_logs");
+		if (json_is_integer(v) && json_integer_value(v) > 0)
+			cc.snapshot_trailing = (unsigned)json_integer_value(v);
+	}
+	cc.fsm = &r->fsm;
+	if (!cc.bootstrap && cfg->bootstrap_expect > 1)
+		log_info("bootstrap_expect=%lld: waiting for servers from gossip is not implemented yet",
+		    (long long)cfg->bootstrap_expect);
+	r->cons = consensus_start(&cc, err, sizeof(err));
+	if (r->cons == NULL) {
+		log_warnx("cannot start raft in %s: %s", path, err);
+		return -1;
+	}
+	log_info("raft started: id=%" PRIu64 " address=%s data=%s applied=%" PRIu64,
+	    cc.id, r->raft_addr, r->data_dir, r->store.applied);
+	return 0;
+}
+
+static void
+server_status(struct daemon *d, json_t *out)
+{
+	struct raftd *r = &raftd;
+	(void)d;
+	if (r->cons == NULL)
+		return;
+	json_object_set_new(out, "raft_state", json_string(consensus_role_name(r->cons)));
+	json_object_set_new(out, "applied_index", json_integer((json_int_t)r->store.applied));
+	json_object_set_new(out, "last_log_index", json_integer((json_int_t)consensus_last_index(r->cons)));
+}
+
+static const struct daemon_ops server_ops = {
+	.name = "raftd",
+	.init = server_init,
+	.dispatch = server_dispatch,
+	.status = server_status,
+};
+
+static void
+server_closed(void *arg)
+{
+	*(int *)arg = 1;
+}
+
+static void
+walk_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int
+server_main(int argc, char **argv)
+{
+	struct raftd *r = &raftd;
+	struct daemon d;
+	uv_loop_t loop;
+	int fds[16], n, closed = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (uv_loop_init(&loop) != 0)
+		return 1;
+	r->loop = &loop;
+	if (daemon_setup(&d, &server_ops, NULL, argc, argv) != 0)
+		return 1;
+	r->d = &d;
+
+	n = bus_pollfds(d.bus, fds, 16);
+	for (int i = 0; i < n; i++) {
+		uv_poll_init(&loop, &r->polls[i], fds[i]);
+		r->polls[i].data = r;
+		uv_poll_start(&r->polls[i], UV_READABLE, server_poll_cb);
+	}
+	r->npolls = n;
+	uv_timer_init(&loop, &r->tick);
+	r->tick.data = r;
+	uv_timer_start(&r->tick, server_tick_cb, 1000, 1000);
+	uv_signal_init(&loop, &r->sigterm);
+	r->sigterm.data = r;
+	uv_signal_start(&r->sigterm, server_signal_cb, SIGTERM);
+	uv_signal_init(&loop, &r->sigint);
+	r->sigint.data = r;
+	uv_signal_start(&r->sigint, server_signal_cb, SIGINT);
+	daemon_ready(&d);
+	/* Requests that arrived while we were getting ready. */
+	bus_process(d.bus);
+
+	if (!d.stopping)
+		uv_run(&loop, UV_RUN_DEFAULT);
+
+	for (int i = 0; i < r->npolls; i++)
+		uv_poll_stop(&r->polls[i]);
+	if (r->cons != NULL) {
+		consensus_close(r->cons, server_closed, &closed);
+		while (!closed && uv_run(&loop, UV_RUN_ONCE))
+			;
+	}
+	uv_walk(&loop, walk_close, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (r->cons != NULL)
+		consensus_free(r->cons);
+	if (r->server) {
+		fsm_fini(&r->fsm);
+		store_close(&r->store);
+	}
+	uv_loop_close(&loop);
+	bus_close(d.bus);
+	config_free(&d.cfg);
+	free(r->ttls);
+	log_info("stopped");
+	return 0;
+}
