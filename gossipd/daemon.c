@@ -1,0 +1,518 @@
+/*
+ * daemon.c: tribune-gossipd's entry: flags (Consul's agent flags that
+ * concern gossip), Consul's member tags, the leave sequence, and a small
+ * control socket (-ctl PATH) for standalone runs and tests:
+ *
+ *     members | events | stats | join ADDR | leave | force-leave NODE [prune]
+ *     event NAME [PAYLOAD]
+ *
+ * one command per connection, answered in text lines.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "gossipd.h"
+
+#define MAX_JOIN 16
+
+struct gdaemon {
+	struct gd      g;
+	struct net    *net;
+	int            ctl;
+	char           ctl_path[256];
+	bool           server, bootstrap;
+	int            expect;
+	char           dc[64], node_id[40], data_dir[400];
+	struct gd_addr join[MAX_JOIN], retry[MAX_JOIN];
+	int            njoin, nretry;
+	uint64_t       retry_interval, next_retry;
+	int            retry_max, retries;
+	bool           retry_done;
+	bool           leave_on_term;
+	int            leave_phase;
+	uint64_t       leave_deadline;
+	bool           verbose;
+};
+
+static volatile sig_atomic_t got_term, got_int;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGTERM)
+		got_term = 1;
+	else
+		got_int = 1;
+}
+
+static void
+gdaemon_member(void *ctx, const struct gd_member *m)
+{
+	struct gdaemon *d = ctx;
+	char            a[80];
+
+	if (d->verbose)
+		fprintf(stderr, "gossipd: member %s %s %s inc=%u\n", m->name,
+		    net_addr_str(&m->addr, a, sizeof(a)),
+		    serf_status_str(m->status), m->inc);
+}
+
+static void
+gdaemon_event(void *ctx, const struct wire_event *e)
+{
+	struct gdaemon *d = ctx;
+
+	if (d->verbose)
+		fprintf(stderr, "gossipd: event %s ltime=%llu payload=%.*s\n",
+		    e->name, (unsigned long long)e->ltime,
+		    (int)e->payload_len, (const char *)e->payload);
+}
+
+/* Consul's tags: `members` shows Type and Build from them. */
+static int
+gdaemon_tags(struct gdaemon *d, struct gd_buf *b)
+{
+	const char *kv[40];
+	char        expect[16];
+	int         n = 0;
+
+#define TAG(k, v)            \
+	do {                 \
+		kv[2 * n] = k;     \
+		kv[2 * n + 1] = v; \
+		n++;               \
+	} while (0)
+	TAG("role", d->server ? "consul" : "node");
+	TAG("dc", d->dc);
+	TAG("segment", "");
+	TAG("id", d->node_id);
+	TAG("vsn", "2");
+	TAG("vsn_min", "2");
+	TAG("vsn_max", "3");
+	TAG("build", "1.15.2:tribune");
+	if (d->server) {
+		TAG("port", "8300");
+		TAG("raft_vsn", "3");
+		TAG("acls", "0");
+		TAG("ft_fs", "1");
+		TAG("ft_si", "1");
+		if (d->bootstrap)
+			TAG("bootstrap", "1");
+		if (d->expect > 0) {
+			snprintf(expect, sizeof(expect), "%d", d->expect);
+			TAG("expect", expect);
+		}
+	}
+#undef TAG
+	return wire_enc_tags(b, kv, n);
+}
+
+static void
+gdaemon_node_id(struct gdaemon *d)
+{
+	char  path[512];
+	FILE *f;
+	unsigned char r[16];
+
+	snprintf(path, sizeof(path), "%s/node-id", d->data_dir);
+	if (d->data_dir[0] && (f = fopen(path, "r")) != NULL) {
+		if (fgets(d->node_id, sizeof(d->node_id), f))
+			d->node_id[strcspn(d->node_id, "\r\n")] = 0;
+		fclose(f);
+		if (strlen(d->node_id) == 36)
+			return;
+	}
+	f = fopen("/dev/urandom", "r");
+	if (f == NULL || fread(r, 1, 16, f) != 16)
+		memset(r, 0x5a, 16);
+	if (f)
+		fclose(f);
+	r[6] = (r[6] & 0x0f) | 0x40;
+	r[8] = (r[8] & 0x3f) | 0x80;
+	snprintf(d->node_id, sizeof(d->node_id),
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+	    r[11], r[12], r[13], r[14], r[15]);
+	if (d->data_dir[0] && (f = fopen(path, "w")) != NULL) {
+		fprintf(f, "%s\n", d->node_id);
+		fclose(f);
+	}
+}
+
+static uint64_t
+parse_dur(const char *s)
+{
+	char  *e;
+	double v = strtod(s, &e);
+
+	if (strcmp(e, "ms") == 0)
+		return (uint64_t)v;
+	if (strcmp(e, "m") == 0)
+		return (uint64_t)(v * 60000);
+	if (strcmp(e, "h") == 0)
+		return (uint64_t)(v * 3600000);
+	return (uint64_t)(v * 1000); /* "s" or bare seconds */
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: tribune-gossipd -node NAME -bind IP [-advertise IP] "
+	    "[-serf-lan-port N]\n"
+	    "  [-join ADDR]... [-retry-join ADDR]... [-retry-interval D] "
+	    "[-retry-max N]\n"
+	    "  [-encrypt KEY]... [-datacenter DC] [-data-dir DIR] [-dev] "
+	    "[-server]\n"
+	    "  [-bootstrap-expect N] [-bootstrap] [-ctl PATH] "
+	    "[-protocol 4|5] [-v]\n");
+}
+
+static int
+ctl_open(struct gdaemon *d)
+{
+	struct sockaddr_un sa;
+	int                fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(d->ctl_path) >= sizeof(sa.sun_path))
+		return -1;
+	strcpy(sa.sun_path, d->ctl_path);
+	unlink(d->ctl_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, 16) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+tag_print(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+	struct gd_buf *b = ctx;
+	char           t[1200];
+	int            n = snprintf(t, sizeof(t), "%s%.*s=%.*s",
+	               b->len ? "," : "", (int)kl, k, (int)vl, v);
+	wire_buf_put(b, t, (size_t)n);
+}
+
+static void
+ctl_reply_members(struct gdaemon *d, FILE *f)
+{
+	for (size_t i = 0; i < d->g.nm; i++) {
+		const struct gd_member *m = &d->g.m[i];
+		struct gd_buf           t = { 0 };
+		char                    a[80];
+		wire_dec_tags(m->meta, m->meta_len, tag_print, &t);
+		wire_buf_put(&t, "", 1);
+		fprintf(f, "%s %s %s %u %u %s\n", m->name,
+		    net_addr_str(&m->addr, a, sizeof(a)),
+		    serf_status_str(m->status), m->inc, m->vsn[5],
+		    t.p ? (char *)t.p : "");
+		wire_buf_free(&t);
+	}
+}
+
+static void
+ctl_serve(struct gdaemon *d)
+{
+	char  line[2048], *cmd, *arg, *save = NULL;
+	int   fd = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0)
+		return;
+	{
+		struct timeval tv = { 1, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if ((f = fdopen(fd, "r+")) == NULL) {
+		close(fd);
+		return;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		goto out;
+	line[strcspn(line, "\r\n")] = 0;
+	cmd = strtok_r(line, " ", &save);
+	arg = strtok_r(NULL, " ", &save);
+	if (cmd == NULL)
+		goto out;
+	if (strcmp(cmd, "members") == 0) {
+		ctl_reply_members(d, f);
+	} else if (strcmp(cmd, "event") == 0 && arg) {
+		const char *pl = save ? save : "";
+		fprintf(f, serf_user_event(&d->g, arg, (const uint8_t *)pl,
+			       strlen(pl), false) == 0 ? "ok\n" : "error\n");
+	} else if (strcmp(cmd, "events") == 0) {
+		size_t n = d->g.nrecent < GD_RECENT ? d->g.nrecent : GD_RECENT;
+		for (size_t i = d->g.nrecent - n; i < d->g.nrecent; i++) {
+			const struct gd_event_rec *r = &d->g.recent[i % GD_RECENT];
+			fprintf(f, "%s %s %llu %.*s\n", r->id, r->name,
+			    (unsigned long long)r->ltime, (int)r->payload_len,
+			    (const char *)r->payload);
+		}
+	} else if (strcmp(cmd, "join") == 0 && arg) {
+		struct gd_addr a;
+		if (net_parse_addr(arg, d->g.cfg.advertise.port, &a) != 0)
+			fprintf(f, "error: bad address\n");
+		else
+			fprintf(f, "%d\n", serf_join(&d->g, &a, 1));
+	} else if (strcmp(cmd, "leave") == 0) {
+		got_int = 1;
+		fprintf(f, "ok\n");
+	} else if (strcmp(cmd, "force-leave") == 0 && arg) {
+		bool prune = save && strcmp(save, "prune") == 0;
+		fprintf(f, serf_force_leave(&d->g, arg, prune) == 0 ? "ok\n" :
+									 "error\n");
+	} else if (strcmp(cmd, "stats") == 0) {
+		fprintf(f,
+		    "rx=%llu bad=%llu cryptfail=%llu tx=%llu probes=%llu "
+		    "probe_fail=%llu refutes=%llu awareness=%d\n",
+		    (unsigned long long)d->g.st.rx_packets,
+		    (unsigned long long)d->g.st.rx_bad,
+		    (unsigned long long)d->g.st.rx_crypt_fail,
+		    (unsigned long long)d->g.st.tx_packets,
+		    (unsigned long long)d->g.st.probes,
+		    (unsigned long long)d->g.st.probe_fail,
+		    (unsigned long long)d->g.st.refutes, d->g.awareness);
+	} else {
+		fprintf(f, "error: unknown command\n");
+	}
+out:
+	fclose(f);
+}
+
+/* Graceful leave: serf intent, then memberlist dead, then a short wait. */
+static bool
+gdaemon_leave_step(struct gdaemon *d)
+{
+	uint64_t now = swim_now(&d->g);
+
+	switch (d->leave_phase) {
+	case 0:
+		serf_leave_begin(&d->g);
+		d->leave_phase = 1;
+		d->leave_deadline = now + 5000;
+		return false;
+	case 1:
+		if (swim_alive_count(&d->g) > 1 && !serf_leave_sent(&d->g) &&
+		    now < d->leave_deadline)
+			return false;
+		swim_leave(&d->g);
+		d->leave_phase = 2;
+		d->leave_deadline = now + 3000;
+		return false;
+	case 2:
+		if (swim_alive_count(&d->g) > 0 && d->g.ml_q.n > 0 &&
+		    now < d->leave_deadline)
+			return false;
+		serf_snapshot_write(&d->g);
+		d->leave_phase = 3;
+		d->leave_deadline = now + (d->g.cfg.probe_interval < 1000 ? 500 : 1000);
+		return false;
+	default:
+		return now >= d->leave_deadline;
+	}
+}
+
+int
+gossipd_main(int argc, char **argv)
+{
+	static struct gdaemon d;
+	struct gd_config      cfg;
+	struct gd_ops         ops;
+	struct gd_addr        bind, adv;
+	struct gd_buf         tags = { 0 };
+	const char           *bind_s = "0.0.0.0", *adv_s = NULL;
+	char                  err[256];
+	int                   port = 8301, rc = 1;
+	bool                  dev = false, have_adv = false;
+	struct gd_addr        snap[64];
+	int                   nsnap;
+
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(d.dc, sizeof(d.dc), "dc1");
+	d.ctl = -1;
+	d.retry_interval = 30000;
+	d.leave_on_term = true;
+	gethostname(cfg.name, sizeof(cfg.name) - 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (a[0] == '-' && a[1] == '-')
+			a++;
+#define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
+		if (strcmp(a, "-dev") == 0)
+			dev = true;
+		else if (strcmp(a, "-server") == 0)
+			d.server = true;
+		else if (strcmp(a, "-bootstrap") == 0)
+			d.bootstrap = true;
+		else if (strcmp(a, "-v") == 0)
+			d.verbose = true;
+		else if (OPT("-node"))
+			snprintf(cfg.name, sizeof(cfg.name), "%s", v);
+		else if (OPT("-bind"))
+			bind_s = v;
+		else if (OPT("-advertise"))
+			adv_s = v;
+		else if (OPT("-serf-lan-port"))
+			port = atoi(v);
+		else if (OPT("-datacenter"))
+			snprintf(d.dc, sizeof(d.dc), "%s", v);
+		else if (OPT("-data-dir"))
+			snprintf(d.data_dir, sizeof(d.data_dir), "%s", v);
+		else if (OPT("-ctl"))
+			snprintf(d.ctl_path, sizeof(d.ctl_path), "%s", v);
+		else if (OPT("-bootstrap-expect"))
+			d.expect = atoi(v);
+		else if (OPT("-protocol"))
+			cfg.delegate_cur = (uint8_t)atoi(v);
+		else if (OPT("-retry-interval"))
+			d.retry_interval = parse_dur(v);
+		else if (OPT("-retry-max"))
+			d.retry_max = atoi(v);
+		else if (OPT("-encrypt")) {
+			if (wire_keyring_add(&cfg.keyring, v) != 0) {
+				fprintf(stderr, "gossipd: bad -encrypt key\n");
+				return 1;
+			}
+		} else if (OPT("-join") || OPT("-retry-join")) {
+			bool            retry = strcmp(a, "-retry-join") == 0;
+			struct gd_addr *t = retry ? d.retry : d.join;
+			int            *n = retry ? &d.nretry : &d.njoin;
+			/* the port is filled in below when absent */
+			if (*n >= MAX_JOIN || net_parse_addr(v, 0, &t[*n]) != 0) {
+				fprintf(stderr, "gossipd: bad address %s\n", v);
+				return 1;
+			}
+			(*n)++;
+		} else {
+			usage();
+			return 1;
+		}
+#undef OPT
+	}
+	if (dev)
+		gd_config_fast(&cfg);
+	else
+		gd_config_lan(&cfg);
+	if (net_parse_addr(bind_s, (uint16_t)port, &bind) != 0) {
+		fprintf(stderr, "gossipd: bad -bind %s\n", bind_s);
+		return 1;
+	}
+	bind.port = (uint16_t)port;
+	adv = bind;
+	if (adv_s) {
+		have_adv = net_parse_addr(adv_s, (uint16_t)port, &adv) == 0;
+		adv.port = (uint16_t)port;
+	}
+	if (!have_adv && (bind.len == 0 || !memcmp(bind.ip, "\0\0\0\0", 4))) {
+		fprintf(stderr, "gossipd: -bind 0.0.0.0 needs -advertise\n");
+		return 1;
+	}
+	for (int i = 0; i < d.njoin; i++)
+		if (d.join[i].port == 0)
+			d.join[i].port = (uint16_t)port;
+	for (int i = 0; i < d.nretry; i++)
+		if (d.retry[i].port == 0)
+			d.retry[i].port = (uint16_t)port;
+	cfg.advertise = adv;
+	cfg.crypt_verify_incoming = true;
+	if (cfg.delegate_cur == 0)
+		cfg.delegate_cur = 4;
+	if (d.data_dir[0]) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/serf", d.data_dir);
+		mkdir(d.data_dir, 0755);
+		mkdir(p, 0755);
+		snprintf(cfg.snapshot_path, sizeof(cfg.snapshot_path),
+		    "%s/serf/local.snapshot", d.data_dir);
+	}
+	gdaemon_node_id(&d);
+	if (gdaemon_tags(&d, &tags) != 0 || tags.len > GD_META_MAX) {
+		fprintf(stderr, "gossipd: tags too large\n");
+		goto out;
+	}
+	memcpy(cfg.meta, tags.p, tags.len);
+	cfg.meta_len = tags.len;
+	{
+		FILE *f = fopen("/dev/urandom", "r");
+		if (f == NULL || fread(&cfg.seed, sizeof(cfg.seed), 1, f) != 1)
+			cfg.seed = (uint32_t)getpid();
+		if (f)
+			fclose(f);
+	}
+
+	if ((d.net = net_open(&bind, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "gossipd: bind %s:%d: %s\n", bind_s, port, err);
+		goto out;
+	}
+	net_ops(d.net, &ops);
+	ops.member = gdaemon_member;
+	ops.user_event = gdaemon_event;
+	ops.up = &d;
+	if (swim_init(&d.g, &cfg, &ops) != 0)
+		goto out;
+	net_attach(d.net, &d.g);
+	if (d.ctl_path[0] && (d.ctl = ctl_open(&d)) < 0) {
+		fprintf(stderr, "gossipd: ctl %s: %s\n", d.ctl_path,
+		    strerror(errno));
+		goto out;
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+
+	nsnap = serf_snapshot_load(&d.g, snap, 64);
+	if (d.njoin && serf_join(&d.g, d.join, d.njoin) == 0)
+		fprintf(stderr, "gossipd: -join failed\n");
+	for (int i = 0; i < nsnap; i++)
+		if (serf_join(&d.g, &snap[i], 1) > 0)
+			break;
+	d.next_retry = swim_now(&d.g);
+
+	for (;;) {
+		short rev[1] = { 0 };
+		int   wait = swim_tick(&d.g);
+		if (d.nretry && !d.retry_done && swim_now(&d.g) >= d.next_retry) {
+			if (serf_join(&d.g, d.retry, d.nretry) > 0 ||
+			    (d.retry_max && ++d.retries >= d.retry_max))
+				d.retry_done = true;
+			d.next_retry = swim_now(&d.g) + d.retry_interval;
+		}
+		if (got_term || got_int) {
+			if (got_term && !d.leave_on_term)
+				break;
+			if (gdaemon_leave_step(&d))
+				break;
+			wait = 10;
+		}
+		net_poll(d.net, wait, &d.ctl, d.ctl >= 0 ? 1 : 0, rev);
+		if (d.ctl >= 0 && (rev[0] & POLLIN))
+			ctl_serve(&d);
+	}
+	rc = 0;
+out:
+	if (d.ctl >= 0) {
+		close(d.ctl);
+		unlink(d.ctl_path);
+	}
+	if (d.g.m)
+		swim_free(&d.g);
+	net_close(d.net);
+	wire_buf_free(&tags);
+	return rc;
+}

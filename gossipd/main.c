@@ -1,0 +1,8 @@
+/* tribune-gossipd: everything but main() lives in daemon.c and friends. */
+#include "gossipd.h"
+
+int
+main(int argc, char **argv)
+{
+	return gossipd_main(argc, argv);
+}

@@ -1,0 +1,380 @@
+/*
+ * net.c: the real transport behind struct gd_ops.  One UDP socket and one
+ * TCP listener on the same address and port (memberlist's convention).
+ *
+ * TCP follows memberlist: one request frame and at most one reply per
+ * connection.  Frames carry no outer length (except encrypted ones), so we
+ * read until wire_stream_need() says the frame is complete, under a
+ * deadline.  Incoming streams are served inline: each is one short
+ * exchange on a LAN, and the deadline bounds a stalled peer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gossipd.h"
+
+#define NET_STREAM_TIMEOUT_MS 3000
+
+struct net {
+	int            udp, tcp;
+	struct gd_addr bind;
+	struct gd     *g;
+	uint64_t       rx_streams;
+};
+
+static uint64_t
+net_now(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static socklen_t
+to_sa(const struct gd_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->len == 16) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, a->ip, 16);
+		s6->sin6_port = htons(a->port);
+		return sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		if (a->len == 4)
+			memcpy(&s4->sin_addr, a->ip, 4);
+		s4->sin_port = htons(a->port);
+		return sizeof(*s4);
+	}
+}
+
+static void
+from_sa(const struct sockaddr_storage *ss, struct gd_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		/* v4-mapped: memberlist normalises to 4 bytes */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(a->ip, (const uint8_t *)&s6->sin6_addr + 12, 4);
+			a->len = 4;
+		} else {
+			memcpy(a->ip, &s6->sin6_addr, 16);
+			a->len = 16;
+		}
+		a->port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		memcpy(a->ip, &s4->sin_addr, 4);
+		a->len = 4;
+		a->port = ntohs(s4->sin_port);
+	}
+}
+
+int
+net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a)
+{
+	char        host[128];
+	const char *port = NULL;
+	size_t      hl;
+
+	memset(a, 0, sizeof(*a));
+	if (s[0] == '[') {
+		const char *e = strchr(s, ']');
+		if (e == NULL || (size_t)(e - s - 1) >= sizeof(host))
+			return -1;
+		hl = (size_t)(e - s - 1);
+		memcpy(host, s + 1, hl);
+		host[hl] = 0;
+		if (e[1] == ':')
+			port = e + 2;
+		else if (e[1])
+			return -1;
+	} else {
+		const char *c = strrchr(s, ':');
+		hl = c ? (size_t)(c - s) : strlen(s);
+		if (hl >= sizeof(host))
+			return -1;
+		memcpy(host, s, hl);
+		host[hl] = 0;
+		if (c)
+			port = c + 1;
+	}
+	if (inet_pton(AF_INET, host, a->ip) == 1)
+		a->len = 4;
+	else if (inet_pton(AF_INET6, host, a->ip) == 1)
+		a->len = 16;
+	else
+		return -1;
+	if (port) {
+		char *end;
+		long  v = strtol(port, &end, 10);
+		if (*port == 0 || *end || v < 0 || v > 65535)
+			return -1;
+		a->port = (uint16_t)v;
+	} else {
+		a->port = defport;
+	}
+	return 0;
+}
+
+const char *
+net_addr_str(const struct gd_addr *a, char *buf, size_t len)
+{
+	char ip[64] = "?";
+
+	if (a->len == 4)
+		inet_ntop(AF_INET, a->ip, ip, sizeof(ip));
+	else if (a->len == 16)
+		inet_ntop(AF_INET6, a->ip, ip, sizeof(ip));
+	snprintf(buf, len, a->len == 16 ? "[%s]:%u" : "%s:%u", ip, a->port);
+	return buf;
+}
+
+static void
+net_send_udp(void *ctx, const struct gd_addr *to, const uint8_t *p, size_t n)
+{
+	struct net             *nt = ctx;
+	struct sockaddr_storage ss;
+	socklen_t               sl = to_sa(to, &ss);
+
+	(void)sendto(nt->udp, p, n, 0, (struct sockaddr *)&ss, sl);
+}
+
+/* wait for fd until the deadline; 1 ready, 0 timeout, -1 error */
+static int
+net_wait(int fd, short ev, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { fd, ev, 0 };
+		uint64_t      now = net_now(NULL);
+		int           r;
+		if (now >= deadline)
+			return 0;
+		r = poll(&pfd, 1, (int)(deadline - now));
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -1 : r > 0;
+	}
+}
+
+static int
+net_write_all(int fd, const uint8_t *p, size_t n, uint64_t deadline)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && net_wait(fd, POLLOUT, deadline) == 1)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* read one complete frame */
+static int
+net_read_frame(int fd, uint64_t deadline, uint8_t **out, size_t *outl)
+{
+	struct gd_buf b = { 0 };
+	uint8_t       tmp[16384];
+	size_t        need;
+
+	for (;;) {
+		ssize_t r;
+		int     rc = b.len ? wire_stream_need(b.p, b.len, &need) :
+				     WIRE_ETRUNC;
+		if (rc == 0)
+			break;
+		if (rc != WIRE_ETRUNC || b.len > GD_STREAM_MAX)
+			goto fail;
+		r = recv(fd, tmp, sizeof(tmp), 0);
+		if (r == 0)
+			goto fail;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && net_wait(fd, POLLIN, deadline) == 1)
+				continue;
+			goto fail;
+		}
+		if (wire_buf_put(&b, tmp, (size_t)r))
+			goto fail;
+	}
+	*out = b.p;
+	*outl = need;
+	return 0;
+fail:
+	wire_buf_free(&b);
+	return -1;
+}
+
+static int
+net_stream(void *ctx, const struct gd_addr *to, const uint8_t *p, size_t n,
+    uint8_t **reply, size_t *reply_len)
+{
+	struct net             *nt = ctx;
+	struct sockaddr_storage ss;
+	socklen_t               sl = to_sa(to, &ss);
+	uint64_t                deadline = net_now(NULL) + NET_STREAM_TIMEOUT_MS;
+	int                     fd, rc = -1, err = 0;
+	socklen_t               el = sizeof(err);
+
+	(void)nt;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+		if (errno != EINPROGRESS || net_wait(fd, POLLOUT, deadline) != 1)
+			goto out;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err)
+			goto out;
+	}
+	if (net_write_all(fd, p, n, deadline) != 0)
+		goto out;
+	if (reply == NULL) {
+		rc = 0;
+		goto out;
+	}
+	rc = net_read_frame(fd, deadline, reply, reply_len);
+out:
+	close(fd);
+	return rc;
+}
+
+void
+net_ops(struct net *n, struct gd_ops *ops)
+{
+	ops->now_ms = net_now;
+	ops->send_udp = net_send_udp;
+	ops->stream = net_stream;
+	ops->ctx = n;
+}
+
+void
+net_attach(struct net *n, struct gd *g)
+{
+	n->g = g;
+}
+
+struct net *
+net_open(const struct gd_addr *ba, char *err, size_t errlen)
+{
+	struct net             *n = calloc(1, sizeof(*n));
+	struct sockaddr_storage ss;
+	socklen_t               sl = to_sa(ba, &ss);
+	int                     one = 1, sz = 4 << 20;
+
+	if (n == NULL)
+		return NULL;
+	n->bind = *ba;
+	n->udp = n->tcp = -1;
+	n->udp = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	n->tcp = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (n->udp < 0 || n->tcp < 0)
+		goto fail;
+	setsockopt(n->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(n->udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (bind(n->udp, (struct sockaddr *)&ss, sl) != 0 ||
+	    bind(n->tcp, (struct sockaddr *)&ss, sl) != 0 ||
+	    listen(n->tcp, 128) != 0)
+		goto fail;
+	return n;
+fail:
+	snprintf(err, errlen, "%s", strerror(errno));
+	net_close(n);
+	return NULL;
+}
+
+void
+net_close(struct net *n)
+{
+	if (n == NULL)
+		return;
+	if (n->udp >= 0)
+		close(n->udp);
+	if (n->tcp >= 0)
+		close(n->tcp);
+	free(n);
+}
+
+static void
+net_serve(struct net *n, int fd, const struct gd_addr *from)
+{
+	uint8_t *req = NULL, *rep = NULL;
+	size_t   rl = 0, pl = 0;
+	uint64_t deadline = net_now(NULL) + NET_STREAM_TIMEOUT_MS;
+
+	n->rx_streams++;
+	if (net_read_frame(fd, deadline, &req, &rl) == 0) {
+		swim_recv_stream(n->g, from, req, rl, &rep, &pl);
+		if (rep)
+			net_write_all(fd, rep, pl, deadline);
+	}
+	free(req);
+	free(rep);
+}
+
+int
+net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
+    short *extra_revents)
+{
+	struct pollfd pfd[16];
+	int           np = 2, r;
+
+	pfd[0] = (struct pollfd){ n->udp, POLLIN, 0 };
+	pfd[1] = (struct pollfd){ n->tcp, POLLIN, 0 };
+	for (int i = 0; i < nextra && np < 16; i++)
+		pfd[np++] = (struct pollfd){ extra_fds[i], POLLIN, 0 };
+	r = poll(pfd, (nfds_t)np, ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -1;
+	for (int i = 0; i < nextra && i + 2 < 16; i++)
+		extra_revents[i] = pfd[i + 2].revents;
+	if (pfd[0].revents & POLLIN) {
+		for (int k = 0; k < 256; k++) {
+			uint8_t                 buf[65536];
+			struct sockaddr_storage ss;
+			socklen_t               sl = sizeof(ss);
+			struct gd_addr          from;
+			ssize_t                 got = recvfrom(n->udp, buf,
+				sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+			if (got < 0)
+				break;
+			from_sa(&ss, &from);
+			swim_recv_udp(n->g, &from, buf, (size_t)got);
+		}
+	}
+	if (pfd[1].revents & POLLIN) {
+		for (int k = 0; k < 16; k++) {
+			struct sockaddr_storage ss;
+			socklen_t               sl = sizeof(ss);
+			struct gd_addr          from;
+			int fd = accept4(n->tcp, (struct sockaddr *)&ss, &sl,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd < 0)
+				break;
+			from_sa(&ss, &from);
+			net_serve(n, fd, &from);
+			close(fd);
+		}
+	}
+	return r;
+}
