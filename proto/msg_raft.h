@@ -56,7 +56,8 @@
  *                   501 (not implemented yet)
  *   ok              the literal true/false body of KV put/delete and
  *                   session destroy (cas or lock failure = false, 200)
- *   error           NULL, or the plain-text body for status >= 400
+ *   error           NULL, or the plain-text body for status >= 400 (for
+ *                   409 the same JSON text as json)
  *   index           X-Consul-Index (>= 1); for writes the Raft index of the
  *                   entry that applied it
  *   known_leader    X-Consul-KnownLeader

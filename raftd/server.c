@@ -60,6 +60,10 @@ server_reply(struct raftd *r, struct bus_req *req, const struct reply *rp)
 	m.json = (char *)(uintptr_t)rp->json;
 	m.value = rp->value;
 	m.unchanged = rp->unchanged;
+	/* A rolled-back txn's body is JSON; it rides in both fields so a
+	 * reader of `error` for every status >= 400 still sends it. */
+	if (rp->status == 409 && m.error == NULL)
+		m.error = m.json;
 	if (r->cons != NULL) {
 		m.known_leader = consensus_leader(r->cons, &addr) != 0;
 		m.last_contact_ms = consensus_last_contact_ms(r->cons);
