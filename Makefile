@@ -53,9 +53,13 @@ BINS := $(BUILD)/bin/tribune $(patsubst %,$(BUILD)/libexec/tribune-%,$(DAEMONS))
 
 all: $(BINS)
 
+# V=1 shows the full command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $(BUILD)/$*.o")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libproto.a: $(PROTO_OBJS)
 	@rm -f $@

@@ -17,14 +17,36 @@
 #include "cli.h"
 #include "log.h"
 
+/* The registry file the agent wrote for host:port, in one of dirs. */
+static FILE *
+debug_registry(const char *host, const char *port)
+{
+	const char *dirs[] = { getenv("TRIBUNE_AGENTS_DIR"), "/run/tribune",
+		"/tmp/tribune-agents" };
+	char        path[700];
+	FILE       *f;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (dirs[i] == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s_%s", dirs[i], host, port);
+		if ((f = fopen(path, "r")) != NULL)
+			return f;
+		snprintf(path, sizeof(path), "%s/0.0.0.0_%s", dirs[i], port);
+		if ((f = fopen(path, "r")) != NULL)
+			return f;
+	}
+	return NULL;
+}
+
 static int
 debug_rundir(const struct cli_http *h, const char *data_dir, char *out,
     size_t outlen)
 {
 	const char *env = getenv("TRIBUNE_DATA_DIR");
-	const char *dir = getenv("TRIBUNE_AGENTS_DIR");
-	char        host[256], path[600], line[600];
-	const char *a = h->addr, *colon;
+	char        host[256], line[600];
+	const char *a = h->addr;
+	char       *colon;
 	FILE       *f;
 
 	if (data_dir == NULL)
@@ -33,22 +55,12 @@ debug_rundir(const struct cli_http *h, const char *data_dir, char *out,
 		snprintf(out, outlen, "%s/run", data_dir);
 		return access(out, R_OK | X_OK);
 	}
-	if (dir == NULL)
-		dir = "/tmp/tribune-agents";
 	if (strncmp(a, "http://", 7) == 0)
 		a += 7;
 	snprintf(host, sizeof(host), "%s", a);
-	if ((colon = strrchr(host, ':')) == NULL) {
-		snprintf(path, sizeof(path), "%s/%s_8500", dir, host);
-	} else {
-		host[colon - host] = '\0';
-		snprintf(path, sizeof(path), "%s/%s_%s", dir, host, colon + 1);
-	}
-	if ((f = fopen(path, "r")) == NULL && colon != NULL) {
-		snprintf(path, sizeof(path), "%s/0.0.0.0_%s", dir, colon + 1);
-		f = fopen(path, "r");
-	}
-	if (f == NULL)
+	if ((colon = strrchr(host, ':')) != NULL)
+		*colon = '\0';
+	if ((f = debug_registry(host, colon ? colon + 1 : "8500")) == NULL)
 		return -1;
 	if (fgets(line, sizeof(line), f) == NULL) {
 		fclose(f);

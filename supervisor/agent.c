@@ -273,10 +273,11 @@ agent_registry(struct supervisor *s)
 	char        client[128];
 	FILE       *f;
 
-	if (dir == NULL)
+	if (dir == NULL) {
 		dir = "/tmp/tribune-agents";
-	mkdir(dir, 01777);
-	chmod(dir, 01777);
+		mkdir(dir, 01777);
+		chmod(dir, 01777);
+	}
 	snprintf(client, sizeof(client), "%s",
 	    s->cfg.client_addr ? s->cfg.client_addr : "127.0.0.1");
 	client[strcspn(client, " ")] = '\0';
