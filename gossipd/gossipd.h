@@ -433,7 +433,8 @@ struct gd {
 	} relay[32];
 	struct bcast_q ml_q;     /* memberlist broadcasts */
 	struct bcast_q serf_q;   /* serf intents and events */
-	bool           leaving, left;
+	bool           leaving, left; /* memberlist: dead about self sent */
+	bool           serf_leaving;  /* serf: our leave intent is out */
 
 	/* serf */
 	uint64_t clock, event_clock, query_clock;
@@ -456,6 +457,7 @@ struct gd {
 	size_t   nrecent;     /* total ever recorded */
 	uint64_t next_reap, next_reconnect;
 	bool     snap_dirty;
+	uint64_t snap_clocks[3], next_snap;
 
 	struct gd_stats st;
 };

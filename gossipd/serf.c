@@ -112,7 +112,7 @@ serf_on_join(struct gd *g, struct gd_member *m)
 void
 serf_on_leave(struct gd *g, struct gd_member *m)
 {
-	if (m->status == GD_LEAVING || (m == &g->m[0] && g->leaving))
+	if (m->status == GD_LEAVING || (m == &g->m[0] && g->serf_leaving))
 		m->status = GD_LEFT;
 	else if (m->status == GD_ALIVE || m->status == GD_NONE)
 		m->status = GD_FAILED;
@@ -168,7 +168,7 @@ serf_leave_intent(struct gd *g, const struct wire_intent *l)
 	struct gd_member *m;
 
 	witness(&g->clock, l->ltime);
-	if (strcmp(l->node, g->m[0].name) == 0 && !g->leaving) {
+	if (strcmp(l->node, g->m[0].name) == 0 && !g->serf_leaving) {
 		/* somebody says we are leaving: we are not */
 		serf_broadcast_join(g, g->clock);
 		return false;
@@ -419,6 +419,7 @@ serf_leave_begin(struct gd *g)
 	memset(&l, 0, sizeof(l));
 	l.ltime = g->clock++;
 	snprintf(l.node, sizeof(l.node), "%s", g->m[0].name);
+	g->serf_leaving = true;
 	g->m[0].status = GD_LEAVING;
 	g->m[0].status_ltime = l.ltime;
 	wire_enc_intent(&b, WSERF_LEAVE, &l);
@@ -543,7 +544,11 @@ serf_tick(struct gd *g, uint64_t now)
 		g->next_reconnect = now + g->cfg.reconnect_interval;
 		serf_reconnect(g);
 	}
-	if (g->snap_dirty && g->cfg.snapshot_path[0]) {
+	if (g->snap_clocks[0] != g->clock || g->snap_clocks[1] != g->event_clock ||
+	    g->snap_clocks[2] != g->query_clock)
+		g->snap_dirty = true;
+	if (g->snap_dirty && g->cfg.snapshot_path[0] && now >= g->next_snap) {
+		g->next_snap = now + 500;
 		serf_snapshot_write(g);
 		g->snap_dirty = false;
 	}
@@ -584,6 +589,9 @@ serf_snapshot_write(struct gd *g)
 		fprintf(f, "leave\n");
 	if (fclose(f) == 0)
 		rename(tmp, g->cfg.snapshot_path);
+	g->snap_clocks[0] = g->clock;
+	g->snap_clocks[1] = g->event_clock;
+	g->snap_clocks[2] = g->query_clock;
 }
 
 int
