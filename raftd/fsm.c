@@ -320,6 +320,76 @@ fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 	}
 }
 
+/*
+ * msgpack-c allocates a container's declared size before reading it, so a
+ * 5-byte array header can ask for gigabytes.  Walk the bytes first: every
+ * declared element needs at least one byte of what is left.
+ */
+static int
+fsm_mp_check(const uint8_t *p, size_t len)
+{
+	size_t off = 0, pending = 1;
+
+	while (pending > 0) {
+		size_t skip = 0, items = 0, lenbytes = 0;
+		uint8_t b;
+
+		if (off >= len)
+			return EINVAL;
+		b = p[off++];
+		pending--;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			continue;
+		if (b >= 0x80 && b <= 0x8f)
+			items = 2 * (size_t)(b & 0x0f);
+		else if (b >= 0x90 && b <= 0x9f)
+			items = b & 0x0f;
+		else if (b >= 0xa0 && b <= 0xbf)
+			skip = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xc4: case 0xd9: lenbytes = 1; break;
+			case 0xc5: case 0xda: lenbytes = 2; break;
+			case 0xc6: case 0xdb: lenbytes = 4; break;
+			case 0xc7: lenbytes = 1; skip = 1; break;
+			case 0xc8: lenbytes = 2; skip = 1; break;
+			case 0xc9: lenbytes = 4; skip = 1; break;
+			case 0xca: case 0xce: case 0xd2: skip = 4; break;
+			case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+			case 0xcc: case 0xd0: skip = 1; break;
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xd4: skip = 2; break;
+			case 0xd5: skip = 3; break;
+			case 0xd6: skip = 5; break;
+			case 0xd7: skip = 9; break;
+			case 0xd8: skip = 17; break;
+			case 0xdc: case 0xde: lenbytes = 2; break;
+			case 0xdd: case 0xdf: lenbytes = 4; break;
+			default: return EINVAL; /* 0xc1 */
+			}
+		}
+		if (lenbytes > 0) {
+			size_t n = 0;
+			if (len - off < lenbytes)
+				return EINVAL;
+			for (size_t i = 0; i < lenbytes; i++)
+				n = n << 8 | p[off + i];
+			off += lenbytes;
+			if (b == 0xdc || b == 0xdd)
+				items = n;
+			else if (b == 0xde || b == 0xdf)
+				items = 2 * n;
+			else
+				skip += n;
+		}
+		if (items > len - off || skip > len - off)
+			return EINVAL;
+		off += skip;
+		pending += items;
+	}
+	return off == len ? 0 : EINVAL;
+}
+
 int
 fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd)
 {
@@ -328,6 +398,8 @@ fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd)
 	int rc;
 
 	memset(cmd, 0, sizeof(*cmd));
+	if (fsm_mp_check(buf, len) != 0)
+		return EINVAL;
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
 		rc = EINVAL;
