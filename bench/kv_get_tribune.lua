@@ -1,0 +1,3 @@
+request = function()
+  return wrk.format("GET", "/v1/kv/bench/key")
+end
