@@ -1,12 +1,34 @@
 /*
- * dnsd's state: set-up and tear-down, shared by main() and the tests.
+ * dnsd's state and its daemon frame (proto/daemon.h): config from the
+ * supervisor, sockets registered in the loop, the view kept current from
+ * raftd.
+ *
+ * Feeding the view.  raftd publishes raft.changed {index, table, key} after
+ * every applied batch and repeats its last index every second (tick);
+ * pub/sub is lossy.  dnsd marks the view stale when an event names
+ * "nodes", "services" or "checks", or when a tick's index is above the
+ * newest it has seen (an event was lost, or raftd restarted), and then
+ * fetches the whole catalog with one raft.catalog_read {what = "dump"} and
+ * swaps in the view built from it (catalog_replace).  At most one fetch is
+ * in flight; changes during it re-mark the view, so the next fetch follows.
+ * Until raftd serves "dump" (status 501) dnsd keeps the view it has.  Row
+ * events, when raftd publishes them, go through catalog_node/service/check
+ * instead.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "daemon.h"
 #include "dnsd.h"
+#include "log.h"
+#include "msg_raft.h"
+
+#define DNSD_TICK_MS 100
+#define DNSD_DUMP_TIMEOUT_MS 5000
 
 void
 dnsd_init(struct dnsd *d)
@@ -29,3 +51,273 @@ dnsd_free(struct dnsd *d)
 	d->view = NULL;
 	d->cand = NULL;
 }
+
+/* --- the daemon ----------------------------------------------------------- */
+
+struct dnsd_daemon {
+	struct dnsd    dns;
+	struct daemon *d;
+	int            timer;
+	bool           stale;        /* the catalog changed since the view */
+	bool           fetching;
+	bool           dump_missing; /* raftd answered 501: said once */
+	uint64_t       seen_index;   /* newest index raftd announced */
+};
+
+static struct dnsd_daemon dnsd_state;
+
+static void
+dnsd_on_fd(int fd, short revents, void *arg)
+{
+	struct dnsd *d = arg;
+
+	if (revents & (POLLIN | POLLERR | POLLHUP))
+		server_readable(d, fd);
+	if (revents & POLLOUT)
+		server_writable(d, fd);
+}
+
+static void
+dnsd_watch(struct dnsd *d, int fd, short events)
+{
+	struct loop *loop = d->watch_arg;
+
+	if (events == 0)
+		loop_del_fd(loop, fd);
+	else
+		loop_add_fd(loop, fd, events, dnsd_on_fd, d);
+}
+
+static void
+dnsd_on_dump(struct bus *b, int err, const struct proto_env *env, void *arg)
+{
+	struct dnsd_daemon      *s = arg;
+	struct proto_raft_result r;
+	json_t                  *root;
+	json_error_t             je;
+	struct view             *v;
+	char                     errbuf[256];
+
+	(void)b;
+	s->fetching = false;
+	if (err != 0 || env == NULL || env->type != PROTO_RAFT_RESULT ||
+	    proto_unpack_raft_result(env, &r) != 0) {
+		log_debug("catalog dump: no answer from raftd (%d)", err);
+		s->stale = true;
+		return;
+	}
+	if (r.status != 200 || r.json == NULL) {
+		if (r.status == 501 && !s->dump_missing)
+			log_info("raftd does not serve the catalog dump yet; "
+			    "the DNS view stays as it is");
+		s->dump_missing = r.status == 501;
+		if (r.status != 501)
+			s->stale = true;
+		proto_free_raft_result(&r);
+		return;
+	}
+	s->dump_missing = false;
+	if ((root = json_loads(r.json, 0, &je)) == NULL) {
+		log_warnx("catalog dump: bad JSON: %s", je.text);
+	} else if ((v = view_new()) == NULL ||
+	    catalog_load_json(v, root, errbuf, sizeof(errbuf)) != 0) {
+		log_warnx("catalog dump: %s", v ? errbuf : "no memory");
+		view_free(v);
+	} else {
+		if (v->index == 0)
+			v->index = r.index;
+		catalog_replace(&s->dns, v);
+		log_debug("view: index %llu, %zu nodes, %zu services, "
+		    "%zu checks", (unsigned long long)v->index, v->nnodes,
+		    v->nservices, v->nchecks);
+	}
+	json_decref(root);
+	proto_free_raft_result(&r);
+}
+
+static void
+dnsd_fetch(struct dnsd_daemon *s)
+{
+	struct proto_raft_catalog_read m;
+
+	if (s->fetching || !s->stale)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.what = (char *)(uintptr_t)"dump";
+	m.arg = (char *)(uintptr_t)"";
+	m.query = (char *)(uintptr_t)"{}";
+	m.consistency = RAFT_CONS_STALE; /* DNS default: allow_stale */
+	s->stale = false;
+	if (bus_call_async(s->d->bus, "raftd", PROTO_RAFT_CATALOG_READ, &m,
+	    DNSD_DUMP_TIMEOUT_MS, 0, dnsd_on_dump, s) == 0)
+		s->fetching = true;
+	else
+		s->stale = true;
+}
+
+static void
+dnsd_on_changed(struct bus *b, const struct proto_env *env, void *arg)
+{
+	struct dnsd_daemon       *s = arg;
+	struct proto_raft_changed ev;
+
+	(void)b;
+	if (env->type != PROTO_RAFT_CHANGED ||
+	    proto_unpack_raft_changed(env, &ev) != 0)
+		return;
+	if (ev.tick) {
+		/* Behind raftd's index with no event seen: one was lost. */
+		if (ev.index > s->seen_index && ev.index > s->dns.view->index &&
+		    !s->dump_missing)
+			s->stale = true;
+	} else if (ev.table != NULL && (strcmp(ev.table, "nodes") == 0 ||
+	    strcmp(ev.table, "services") == 0 ||
+	    strcmp(ev.table, "checks") == 0 ||
+	    (ev.prefix && ev.key != NULL && ev.key[0] == '\0'))) {
+		s->stale = true;
+	}
+	if (ev.index > s->seen_index)
+		s->seen_index = ev.index;
+	proto_free_raft_changed(&ev);
+}
+
+static void
+dnsd_on_tick(void *arg)
+{
+	struct dnsd_daemon *s = arg;
+
+	server_tick(&s->dns, loop_now_ms());
+	dnsd_fetch(s);
+}
+
+static int
+dnsd_configure(struct dnsd *d, const struct config *cfg)
+{
+	char err[256];
+
+	if (dnsconf_from_json(&d->conf, cfg->root, err, sizeof(err)) != 0) {
+		log_warnx("config: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+dnsd_daemon_init(struct daemon *dm)
+{
+	struct dnsd_daemon *s = &dnsd_state;
+
+	memset(s, 0, sizeof(*s));
+	dnsd_init(&s->dns);
+	s->d = dm;
+	dm->priv = s;
+	if (dnsd_configure(&s->dns, &dm->cfg) != 0)
+		return -1;
+	s->dns.watch = dnsd_watch;
+	s->dns.watch_arg = dm->loop;
+	if (s->dns.conf.port != 0 && server_open(&s->dns) != 0)
+		return -1;
+	if (s->dns.conf.port == 0)
+		log_info("DNS disabled (ports.dns = -1)");
+	else
+		log_info("DNS on port %u, domain %s.%s%s%s", s->dns.conf.port,
+		    s->dns.conf.domain, s->dns.conf.alt_domain ? " (alt " : "",
+		    s->dns.conf.alt_domain ? s->dns.conf.alt_domain : "",
+		    s->dns.conf.alt_domain ? ".)" : "");
+	if (bus_subscribe(dm->bus, "raftd", "raft.changed", dnsd_on_changed,
+	    s) != 0)
+		log_warnx("cannot subscribe to raftd's changes");
+	s->stale = true; /* the first view comes from raftd */
+	s->timer = loop_add_timer(dm->loop, DNSD_TICK_MS, 1, dnsd_on_tick, s);
+	return 0;
+}
+
+static bool
+dnsd_same_sockets(const struct dnsconf *a, const struct dnsconf *b)
+{
+	if (a->port != b->port || a->nclient_addr != b->nclient_addr ||
+	    a->nrecursors != b->nrecursors)
+		return false;
+	for (size_t i = 0; i < a->nclient_addr; i++)
+		if (strcmp(a->client_addr[i], b->client_addr[i]) != 0)
+			return false;
+	return true;
+}
+
+static void
+dnsd_reload(struct daemon *dm, const struct config *old)
+{
+	struct dnsd_daemon *s = dm->priv;
+	struct dnsconf      nc;
+	char                err[256];
+
+	(void)old;
+	dnsconf_defaults(&nc);
+	if (dnsconf_from_json(&nc, dm->cfg.root, err, sizeof(err)) != 0) {
+		log_warnx("reload: %s; keeping the old DNS config", err);
+		dnsconf_free(&nc);
+		return;
+	}
+	if (dnsd_same_sockets(&nc, &s->dns.conf)) {
+		dnsconf_free(&s->dns.conf);
+		s->dns.conf = nc;
+		return;
+	}
+	server_close(&s->dns);
+	dnsconf_free(&s->dns.conf);
+	s->dns.conf = nc;
+	if (s->dns.conf.port != 0 && server_open(&s->dns) != 0)
+		log_warnx("reload: cannot open the new DNS sockets");
+}
+
+static void
+dnsd_status(struct daemon *dm, json_t *out)
+{
+	struct dnsd_daemon *s = dm->priv;
+
+	json_object_set_new(out, "queries",
+	    json_integer((json_int_t)s->dns.stats_queries));
+	json_object_set_new(out, "forwarded",
+	    json_integer((json_int_t)s->dns.stats_forwarded));
+	json_object_set_new(out, "view_index",
+	    json_integer((json_int_t)s->dns.view->index));
+	json_object_set_new(out, "view_nodes",
+	    json_integer((json_int_t)s->dns.view->nnodes));
+	json_object_set_new(out, "view_services",
+	    json_integer((json_int_t)s->dns.view->nservices));
+	json_object_set_new(out, "tcp_conns",
+	    json_integer((json_int_t)s->dns.ntcp));
+}
+
+static int
+dnsd_dispatch(struct daemon *dm, struct bus_req *req,
+    const struct proto_env *env)
+{
+	(void)dm;
+	(void)req;
+	(void)env;
+	return -1;
+}
+
+static void
+dnsd_stop(struct daemon *dm)
+{
+	struct dnsd_daemon *s = dm->priv;
+
+	if (s == NULL)
+		return;
+	if (s->timer > 0)
+		loop_del_timer(dm->loop, s->timer);
+	server_close(&s->dns);
+	dnsd_free(&s->dns);
+	dm->priv = NULL;
+}
+
+const struct daemon_ops dnsd_ops = {
+	.name = "dnsd",
+	.init = dnsd_daemon_init,
+	.dispatch = dnsd_dispatch,
+	.reload = dnsd_reload,
+	.status = dnsd_status,
+	.stop = dnsd_stop,
+};

@@ -14,7 +14,9 @@
  *              name compression and size limits
  *   answer.c   the answer engine: query bytes + view -> response bytes
  *   server.c   UDP and TCP sockets, non-blocking; forwarding to recursors
- *   main.c     main() only
+ *   dnsd.c     the state, and the daemon frame: config from the
+ *              supervisor, sockets in the loop, the view fed from raftd
+ *   main.c     main() only: the daemon, or --standalone with a fixture
  */
 #ifndef TRIBUNE_DNSD_H
 #define TRIBUNE_DNSD_H
@@ -222,6 +224,7 @@ struct server_tcp {
 	size_t   inlen;
 	uint8_t *out;          /* responses waiting to be written */
 	size_t   outlen, outoff;
+	bool     want_out;     /* POLLOUT is being watched */
 };
 
 struct server_pending {        /* a query forwarded to a recursor */
@@ -237,7 +240,13 @@ struct server_pending {        /* a query forwarded to a recursor */
 	size_t   qlen;
 };
 
-/* Opens the UDP and TCP sockets of every client address.  0 or -1. */
+/*
+ * Opens the UDP and TCP sockets of every client address.  0 or -1.  When
+ * d->watch is set, server.c calls it whenever an fd appears (events =
+ * POLLIN, or POLLIN|POLLOUT while output is queued) or goes (events = 0),
+ * so an external loop (proto/loop.h) can follow; server_pollfds() serves a
+ * plain poll() loop instead.
+ */
 int  server_open(struct dnsd *d);
 void server_close(struct dnsd *d);
 /* Work for one readable fd; the loop calls this for each ready fd. */
@@ -275,9 +284,16 @@ struct dnsd {
 	struct server_pending pending[SERVER_MAX_PENDING];
 	uint16_t       next_fwd_id;
 	uint64_t       stats_queries, stats_dropped, stats_forwarded;
+	void         (*watch)(struct dnsd *d, int fd, short events);
+	void          *watch_arg;
 };
+
+/* --- dnsd.c --------------------------------------------------------------- */
 
 void dnsd_init(struct dnsd *d);
 void dnsd_free(struct dnsd *d);
+/* The daemon frame's ops (proto/daemon.h); main() runs them. */
+struct daemon_ops;
+extern const struct daemon_ops dnsd_ops;
 
 #endif

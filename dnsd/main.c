@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "dnsd.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -30,7 +31,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: tribune-dnsd --standalone FIXTURE.json [--port N] "
+	    "usage: tribune-dnsd -run-dir DIR -name dnsd   (under the supervisor)\n"
+	    "       tribune-dnsd --standalone FIXTURE.json [--port N] "
 	    "[--addr A] [--seed N]\n"
 	    "  FIXTURE.json: {\"config\": <agent config>, \"Nodes\": [...],"
 	    " \"Services\": [...], \"Checks\": [...]}\n"
@@ -81,6 +83,10 @@ main(int argc, char **argv)
 	int         rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Under the supervisor: the daemon frame; --standalone is for tests
+	 * and for trying dig without an agent. */
+	if (argc < 2 || strcmp(argv[1], "--standalone") != 0)
+		return daemon_main(&dnsd_ops, argc, argv);
 	dnsd_init(&d);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--standalone") == 0 && i + 1 < argc)
@@ -94,12 +100,8 @@ main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (fixture == NULL) {
-		/* The daemon mode (config from the supervisor, the view from
-		 * raftd) arrives with proto/'s bus and loop. */
-		fprintf(stderr, "dnsd: only --standalone exists for now\n");
+	if (fixture == NULL)
 		usage();
-	}
 	if (load_fixture(&d, fixture, true) != 0)
 		return 1;
 	if (port >= 0 && port <= 65535)

@@ -50,6 +50,25 @@ server_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void
+server_watch(struct dnsd *d, int fd, short events)
+{
+	if (d->watch != NULL && fd >= 0)
+		d->watch(d, fd, events);
+}
+
+/* Watches POLLOUT only while output waits, so an idle loop sleeps. */
+static void
+server_tcp_rewatch(struct dnsd *d, struct server_tcp *c)
+{
+	bool want = c->outoff < c->outlen;
+
+	if (want != c->want_out) {
+		c->want_out = want;
+		server_watch(d, c->fd, (short)(POLLIN | (want ? POLLOUT : 0)));
+	}
+}
+
 static int
 server_sockaddr(const char *host, uint16_t port, struct sockaddr_storage *ss,
     socklen_t *len)
@@ -118,12 +137,16 @@ server_open(struct dnsd *d)
 		}
 		d->udp[d->nudp++] = u;
 		d->tcp_listen[d->ntcp_listen++] = t;
+		server_watch(d, u, POLLIN);
+		server_watch(d, t, POLLIN);
 	}
 	if (d->conf.nrecursors > 0) {
 		d->fwd_fd[0] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		d->fwd_fd[1] = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
+		server_watch(d, d->fwd_fd[0], POLLIN);
+		server_watch(d, d->fwd_fd[1], POLLIN);
 	}
 	return 0;
 }
@@ -133,6 +156,7 @@ server_tcp_drop(struct dnsd *d, size_t i)
 {
 	struct server_tcp *c = &d->tcp[i];
 
+	server_watch(d, c->fd, 0);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -142,15 +166,21 @@ server_tcp_drop(struct dnsd *d, size_t i)
 void
 server_close(struct dnsd *d)
 {
-	for (size_t i = 0; i < d->nudp; i++)
+	for (size_t i = 0; i < d->nudp; i++) {
+		server_watch(d, d->udp[i], 0);
 		close(d->udp[i]);
-	for (size_t i = 0; i < d->ntcp_listen; i++)
+	}
+	for (size_t i = 0; i < d->ntcp_listen; i++) {
+		server_watch(d, d->tcp_listen[i], 0);
 		close(d->tcp_listen[i]);
+	}
 	while (d->ntcp > 0)
 		server_tcp_drop(d, d->ntcp - 1);
 	for (size_t i = 0; i < 2; i++)
-		if (d->fwd_fd[i] >= 0)
+		if (d->fwd_fd[i] >= 0) {
+			server_watch(d, d->fwd_fd[i], 0);
 			close(d->fwd_fd[i]);
+		}
 	for (size_t i = 0; i < SERVER_MAX_PENDING; i++)
 		free(d->pending[i].query);
 	memset(d->pending, 0, sizeof(d->pending));
@@ -358,11 +388,15 @@ server_reply(struct dnsd *d, int fd, bool tcp, const struct sockaddr *to,
 		(void)sendto(fd, resp, len, 0, to, tolen);
 		return;
 	}
-	/* The connection may be gone by the time a recursor answers. */
+	/* The connection may be gone by the time a recursor answers.  A
+	 * failure only shuts it down: a caller may be holding its slot, so
+	 * the read path notices and drops it. */
 	if ((c = server_tcp_find(d, fd, &idx)) == NULL)
 		return;
 	if (server_tcp_queue(c, resp, len) != 0 || server_tcp_flush(c) != 0)
-		server_tcp_drop(d, idx);
+		shutdown(c->fd, SHUT_RDWR);
+	else
+		server_tcp_rewatch(d, c);
 }
 
 static void
@@ -384,6 +418,7 @@ server_accept(struct dnsd *d, int lfd)
 		memset(c, 0, sizeof(*c));
 		c->fd = fd;
 		c->deadline_ms = server_now_ms() + SERVER_TCP_IDLE_MS;
+		server_watch(d, fd, POLLIN);
 	}
 }
 
@@ -443,6 +478,8 @@ server_tcp_read(struct dnsd *d, size_t idx)
 	}
 	if (server_tcp_flush(c) != 0)
 		server_tcp_drop(d, idx);
+	else
+		server_tcp_rewatch(d, c);
 }
 
 /* --- the loop's interface ------------------------------------------------- */
@@ -476,8 +513,12 @@ server_writable(struct dnsd *d, int fd)
 	size_t             idx;
 	struct server_tcp *c = server_tcp_find(d, fd, &idx);
 
-	if (c != NULL && server_tcp_flush(c) != 0)
+	if (c == NULL)
+		return;
+	if (server_tcp_flush(c) != 0)
 		server_tcp_drop(d, idx);
+	else
+		server_tcp_rewatch(d, c);
 }
 
 void
