@@ -469,7 +469,8 @@ serf_user_event(struct gd *g, const char *name, const uint8_t *payload,
 		return -1;
 	e->ltime = g->event_clock++;
 	snprintf(e->name, sizeof(e->name), "%s", name);
-	memcpy(e->payload, payload, n);
+	if (n)
+		memcpy(e->payload, payload, n);
 	e->payload_len = n;
 	e->cc = cc;
 	wire_enc_event(&b, e);
