@@ -65,7 +65,13 @@ server_render_result(struct httpd_req *r, const struct proto_raft_result *res)
 
 	if (r->call_type == PROTO_RAFT_KV_GET)
 		get = r->call_msg;
-	if (res->status >= 400) {
+	if (res->status == 409 && (res->json != NULL || (res->error != NULL &&
+	    res->error[0] == '{'))) {
+		/* A rolled-back txn: its body is JSON, whichever field has it. */
+		const char *j = res->json != NULL ? res->json : res->error;
+
+		server_answer_json(r, 409, strdup(j), strlen(j));
+	} else if (res->status >= 400) {
 		server_answer_text(r, (unsigned)res->status,
 		    res->error != NULL ? res->error : "");
 	} else if (get != NULL && get->raw && res->json == NULL) {
