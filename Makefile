@@ -107,10 +107,13 @@ fuzz-bins: $(FUZZ_BINS)
 
 fuzz: deps-test
 	$(MAKE) BUILD=build-fuzz FUZZ=1 fuzz-bins
-	@for f in build-fuzz/fuzz/*; do \
-	  name=$$(basename $$f); mkdir -p fuzz/corpus-$$name; \
+	@for src in $(FUZZ_SRCS); do \
+	  name=$$(basename $$src .c); f=build-fuzz/fuzz/$$name; mkdir -p fuzz/corpus-$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 fuzz/corpus-$$name $$( [ -d fuzz/seeds/$$name ] && echo fuzz/seeds/$$name ) 2>&1 | tail -n 2 || exit 1; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 fuzz/corpus-$$name \
+	      $$( [ -d fuzz/seeds/$$name ] && echo fuzz/seeds/$$name ) > build-fuzz/$$name.log 2>&1; then \
+	    tail -n 40 build-fuzz/$$name.log; echo "fuzz: $$name FAILED"; exit 1; fi; \
+	  tail -n 1 build-fuzz/$$name.log; \
 	done
 
 # --- set-up -----------------------------------------------------------------
