@@ -43,6 +43,12 @@
 #define HTTPD_MAX_BODY       (4 * 1024 * 1024)     /* anything else */
 #define HTTPD_TXN_MAX_OPS    128
 #define HTTPD_CALL_MS        7000                  /* rpc_hold_timeout */
+/*
+ * Calls to raftd in flight at once; the rest queue in httpd.  A burst (a
+ * thousand parked queries woken by one change) sent all at once overflowed
+ * the bus and timed out.
+ */
+#define HTTPD_MAX_INFLIGHT   64
 #define HTTPD_WAIT_DEFAULT_MS (300 * 1000)         /* default_query_time */
 #define HTTPD_WAIT_MAX_MS     (600 * 1000)         /* max_query_time */
 
@@ -216,6 +222,9 @@ struct httpd {
 	int                   nmhd;
 	struct wait_registry  wait;
 	atomic_int            inflight;      /* calls to raftd not yet answered */
+	pthread_mutex_t       qmu;           /* the queue of calls not yet sent */
+	struct httpd_req     *qhead, *qtail; /* linked by wnext */
+	uint64_t              queued;
 	atomic_int            suspended;     /* connections suspended */
 	atomic_bool           stopping;
 	int                   wait_timer;

@@ -117,18 +117,41 @@ server_resume(struct httpd_req *r)
 }
 
 static void server_issue(struct httpd_req *r);
+static void server_send(struct httpd_req *r);
+
+/*
+ * One call finished: the next queued request takes its slot (returned, to
+ * be sent by the caller outside the lock), or the count goes down.
+ */
+static struct httpd_req *
+server_done_one(struct httpd *h)
+{
+	struct httpd_req *next;
+
+	pthread_mutex_lock(&h->qmu);
+	if ((next = h->qhead) != NULL) {
+		h->qhead = next->wnext;
+		if (h->qhead == NULL)
+			h->qtail = NULL;
+		next->wnext = NULL;
+	} else
+		atomic_fetch_sub(&h->inflight, 1);
+	pthread_mutex_unlock(&h->qmu);
+	return next;
+}
 
 static void
 server_on_reply(struct bus *b, int err, const struct proto_env *env,
     void *arg)
 {
-	struct httpd_req        *r = arg;
+	struct httpd_req        *r = arg, *next;
 	struct httpd            *h = r->h;
 	struct proto_raft_result res;
 	int                      rv;
 
 	(void)b;
-	atomic_fetch_sub(&h->inflight, 1);
+	if ((next = server_done_one(h)) != NULL)
+		server_send(next);
 	if (err != 0) {
 		server_answer_text(r, 500,
 		    "rpc error making call: raftd did not answer");
@@ -141,7 +164,9 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 		server_resume(r);
 		return;
 	}
-	if (r->blocking && res.unchanged && res.status < 400 &&
+	/* A miss (404) blocks too, on the table's index. */
+	if (r->blocking && res.unchanged &&
+	    (res.status < 400 || res.status == 404) &&
 	    !atomic_load(&h->stopping)) {
 		proto_free_raft_result(&res);
 		if (loop_now_ms() >= r->deadline_ms || r->min_index == 0) {
@@ -163,26 +188,54 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 	server_resume(r);
 }
 
-/* Sends r's call; r is suspended.  Any thread. */
+/* Sends r's call now; the caller counted it in h->inflight. */
 static void
-server_issue(struct httpd_req *r)
+server_send(struct httpd_req *r)
 {
 	struct httpd *h = r->h;
 	int           rv;
 
-	r->state = REQ_PENDING;
-	if (r->call_min_index != NULL)
-		*r->call_min_index = r->min_index;
-	r->seen_seq = wait_seq(&h->wait);
-	atomic_fetch_add(&h->inflight, 1);
 	rv = bus_call_async(h->d->bus, "raftd", r->call_type, r->call_msg,
 	    HTTPD_CALL_MS, BUS_DIRECT, server_on_reply, r);
 	if (rv != 0) {
-		atomic_fetch_sub(&h->inflight, 1);
+		struct httpd_req *next = server_done_one(h);
+
 		server_answer_text(r, 500,
 		    "rpc error making call: cannot reach raftd");
 		server_resume(r);
+		if (next != NULL)
+			server_send(next);
 	}
+}
+
+/* Sends r's call, or queues it behind HTTPD_MAX_INFLIGHT; r is suspended. */
+static void
+server_issue(struct httpd_req *r)
+{
+	struct httpd *h = r->h;
+	int           now = 0;
+
+	r->state = REQ_PENDING;
+	if (r->call_min_index != NULL)
+		*r->call_min_index = r->min_index;
+	/* Events after this point may concern the answer (wait.c). */
+	r->seen_seq = wait_seq(&h->wait);
+	pthread_mutex_lock(&h->qmu);
+	if (atomic_load(&h->inflight) < HTTPD_MAX_INFLIGHT) {
+		atomic_fetch_add(&h->inflight, 1);
+		now = 1;
+	} else {
+		r->wnext = NULL;
+		if (h->qtail != NULL)
+			h->qtail->wnext = r;
+		else
+			h->qhead = r;
+		h->qtail = r;
+		h->queued++;
+	}
+	pthread_mutex_unlock(&h->qmu);
+	if (now)
+		server_send(r);
 }
 
 static void
@@ -458,6 +511,7 @@ server_start(struct httpd *h)
 	int   port = cfg->port_http > 0 ? (int)cfg->port_http : 8500;
 
 	wait_init(&h->wait, server_reissue, h);
+	pthread_mutex_init(&h->qmu, NULL);
 	if (cfg->port_http < 0) {
 		log_info("HTTP API disabled (ports.http = -1)");
 		return 0;
