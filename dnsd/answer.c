@@ -769,6 +769,14 @@ rfc2782:
 
 /* --- the entry points ---------------------------------------------------- */
 
+static size_t
+answer_opt_len(const struct wire_query *q)
+{
+	if (!q->edns)
+		return 0;
+	return 11 + (q->has_ecs ? 8u + q->ecs_addrlen : 0);
+}
+
 static void
 answer_begin(struct answer *a, struct dnsd *d, struct wire_query *q,
     bool tcp, uint8_t *out, size_t outcap)
@@ -794,8 +802,8 @@ answer_begin(struct answer *a, struct dnsd *d, struct wire_query *q,
 	}
 	if (limit > outcap)
 		limit = outcap;
-	/* The OPT record must always fit: keep its 11 bytes aside. */
-	wire_init(&a->w, out, limit - (q->edns ? 11 : 0));
+	/* The OPT record must always fit: keep its bytes aside. */
+	wire_init(&a->w, out, limit - answer_opt_len(q));
 	wire_bytes(&a->w, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
 	if (q->has_q) {
 		wire_name(&a->w, &q->qname, true);
@@ -812,13 +820,24 @@ answer_finish(struct answer *a)
 
 	if (a->w.overflow) /* cannot happen: the question fits 512 */
 		return ANSWER_DROP;
-	a->w.limit += q->edns ? 11 : 0;
+	a->w.limit += answer_opt_len(q);
 	if (q->edns) {
 		wire_u8(&a->w, 0);
 		wire_u16(&a->w, DNS_T_OPT);
 		wire_u16(&a->w, q->udp_size < 512 ? 512 : q->udp_size);
 		wire_u32(&a->w, (uint32_t)(a->rcode >> 4) << 24);
-		wire_u16(&a->w, 0);
+		if (q->has_ecs) {
+			/* Scope 0: the answer is the same for every subnet. */
+			wire_u16(&a->w, (uint16_t)(8 + q->ecs_addrlen));
+			wire_u16(&a->w, 8);
+			wire_u16(&a->w, (uint16_t)(4 + q->ecs_addrlen));
+			wire_u16(&a->w, q->ecs_family);
+			wire_u8(&a->w, q->ecs_source);
+			wire_u8(&a->w, 0);
+			wire_bytes(&a->w, q->ecs_addr, q->ecs_addrlen);
+		} else {
+			wire_u16(&a->w, 0);
+		}
 		a->ar++;
 	}
 	flags = (uint16_t)(0x8000 | (q->flags & 0x7900)); /* opcode, RD */

@@ -117,6 +117,13 @@ struct wire_query {
 	uint16_t udp_size;   /* the requester's, as sent */
 	uint8_t  edns_version;
 	bool     edns_do;
+	/* EDNS Client Subnet (RFC 7871): family, source prefix, address,
+	 * echoed with scope 0 as Consul does. */
+	bool     has_ecs;
+	uint16_t ecs_family;
+	uint8_t  ecs_source;
+	uint8_t  ecs_addr[16];
+	uint8_t  ecs_addrlen;
 };
 
 /*

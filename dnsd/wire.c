@@ -108,6 +108,45 @@ wire_read_name(const uint8_t *pkt, size_t len, size_t *off,
 	return 0;
 }
 
+/* Reads the OPT record's options; only ECS is kept.  0 or -1. */
+static int
+wire_opt_options(const uint8_t *p, size_t len, struct wire_query *q)
+{
+	while (len > 0) {
+		uint16_t code, olen;
+
+		if (len < 4)
+			return -1;
+		code = wire_get16(p);
+		olen = wire_get16(p + 2);
+		if ((size_t)olen + 4 > len)
+			return -1;
+		if (code == 8) { /* ECS */
+			uint16_t fam;
+			uint8_t  src, scope;
+			size_t   alen;
+
+			if (olen < 4 || q->has_ecs)
+				return -1;
+			fam = wire_get16(p + 4);
+			src = p[6];
+			scope = p[7];
+			alen = ((size_t)src + 7) / 8;
+			if ((fam != 1 && fam != 2) || scope != 0 ||
+			    src > (fam == 1 ? 32 : 128) || olen != 4 + alen)
+				return -1;
+			q->has_ecs = true;
+			q->ecs_family = fam;
+			q->ecs_source = src;
+			q->ecs_addrlen = (uint8_t)alen;
+			memcpy(q->ecs_addr, p + 8, alen);
+		}
+		p += 4 + olen;
+		len -= 4 + (size_t)olen;
+	}
+	return 0;
+}
+
 /* Skips one resource record; returns its type or -1. */
 static int
 wire_skip_rr(const uint8_t *pkt, size_t len, size_t *off, uint16_t *class,
@@ -184,6 +223,8 @@ wire_parse_query(const uint8_t *pkt, size_t len, struct wire_query *q)
 		q->udp_size = class;
 		q->edns_version = (uint8_t)(ttl >> 16);
 		q->edns_do = (ttl & 0x8000) != 0;
+		if (wire_opt_options(pkt + off - rdlen, rdlen, q) != 0)
+			return DNS_R_FORMERR;
 	}
 	if (q->edns && q->edns_version != 0)
 		return DNS_R_BADVERS;

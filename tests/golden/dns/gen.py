@@ -67,7 +67,13 @@ QUERIES = [
     ("outside_refused", "example.com", "A", 1232, "udp"),
     ("query_kind_nx", "foo.query.consul", "A", 1232, "udp"),
     ("edns_small_echo", "web.service.consul", "A", 600, "udp"),
+    ("edns_ecs_echo", "web.service.consul", "A", 1232, "udp"),
 ]
+
+# Cases whose query carries EDNS options.
+OPTIONS = {
+    "edns_ecs_echo": [dns.edns.ECSOption("198.51.100.0", 24)],
+}
 
 
 def malformed():
@@ -91,6 +97,9 @@ def malformed():
         ("bad_edns_version", hdr(1, ar=1) + q + b"\x00\x00\x29\x04\xd0\x00\x01\x00\x00\x00\x00", "udp"),
         ("bad_two_opts", hdr(1, ar=2) + q + (b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00") * 2, "udp"),
         ("bad_class_chaos", hdr(1) + q[:-2] + b"\x00\x03", "udp"),
+        # ECS claiming a /24 with 2 address bytes (needs 3).
+        ("bad_ecs_length", hdr(1, ar=1) + q + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x0a"
+         + b"\x00\x08\x00\x06\x00\x01\x18\x00\xc6\x33", "udp"),
     ]
 
 
@@ -99,7 +108,8 @@ def requests():
     manifest = []
     for name, qname, qtype, edns, transport in QUERIES:
         m = dns.message.make_query(qname, qtype, use_edns=(edns is not None),
-                                   payload=edns or 512)
+                                   payload=edns or 512,
+                                   options=OPTIONS.get(name))
         m.id = 0x1234
         with open(os.path.join(CASES, name + ".req"), "wb") as f:
             f.write(m.to_wire())
