@@ -77,7 +77,13 @@ class Agent:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        with open(os.path.join(self.dir, "agent.log"), "rb") as f:
+            text = f.read().decode(errors="replace")
+        bad = "AddressSanitizer" in text or "runtime error:" in text
+        if bad:
+            shutil.copy(os.path.join(self.dir, "agent.log"), "/tmp/tribune-sanitizer-%s.log" % self.ip)
         shutil.rmtree(self.dir, ignore_errors=True)
+        assert not bad, "sanitizer report in the agent's log (kept in /tmp)"
 
 
 @pytest.fixture(scope="module")
