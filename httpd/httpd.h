@@ -266,6 +266,22 @@ const struct httpd_route *routes_find(const char *path, const char **arg);
 void routes_dispatch(struct httpd_req *r);
 const char *routes_method_name(int m);
 
+/* peer.c: calls to gossipd, checkd, the supervisor. */
+/* Turns a peer's reply into r's answer (runs on an nng thread). */
+typedef void (*peer_render_fn)(struct httpd_req *r, const struct proto_env *reply);
+/* Suspends r, calls peer, renders the reply, resumes r. */
+void peer_call(struct httpd_req *r, const char *peer, int type, const void *msg,
+         int timeout_ms, peer_render_fn render);
+
+/* gossip.c: members, join, leave, force-leave, events. */
+void gossip_route(struct httpd_req *r, const char *what, const char *arg);
+void routes_agent_members(struct httpd_req *r, const char *arg);
+void routes_agent_join(struct httpd_req *r, const char *arg);
+void routes_agent_leave(struct httpd_req *r, const char *arg);
+void routes_agent_force_leave(struct httpd_req *r, const char *arg);
+void routes_event_fire(struct httpd_req *r, const char *arg);
+void routes_event_list(struct httpd_req *r, const char *arg);
+
 /* wait.c: the waiter registry. */
 void wait_init(struct wait_registry *w,
          void (*reissue)(struct httpd_req *, void *), void *arg);

@@ -43,6 +43,12 @@ const struct httpd_route routes[] = {
 	{ "/v1/status/leader", 1, M_G, "GET", routes_status_leader },
 	{ "/v1/status/peers", 1, M_G, "GET", routes_status_peers },
 	{ "/v1/agent/self", 1, M_G, "GET", routes_agent_self },
+	{ "/v1/agent/members", 1, M_G, "GET", routes_agent_members },
+	{ "/v1/agent/join/", 0, M_P, "PUT", routes_agent_join },
+	{ "/v1/agent/leave", 1, M_P, "PUT", routes_agent_leave },
+	{ "/v1/agent/force-leave/", 0, M_P, "PUT", routes_agent_force_leave },
+	{ "/v1/event/fire/", 0, M_P, "PUT", routes_event_fire },
+	{ "/v1/event/list", 1, M_G, "GET", routes_event_list },
 	{ NULL, 0, 0, NULL, NULL }
 };
 

@@ -136,7 +136,6 @@ enum proto_type {
 #define PROTO_F_MEMBER(kind, field) PROTO_CT_##kind field;
 #define PROTO_X_STRUCT(E, lower, name, fields) \
 	struct proto_##lower {                 \
-		char _empty[0];                \
 		fields                         \
 	};
 PROTO_MSGS(PROTO_X_STRUCT, PROTO_F_MEMBER)
