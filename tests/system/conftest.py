@@ -119,6 +119,14 @@ class Agent:
         self.proc.wait()
 
 
+def sanitizer_report(text):
+    """The first line of an ASan/UBSan report in an agent's log, or None."""
+    for line in text.splitlines():
+        if "AddressSanitizer" in line or "LeakSanitizer" in line or "runtime error:" in line:
+            return line
+    return None
+
+
 @pytest.fixture
 def agent_factory(tmp_path):
     agents = []
@@ -129,6 +137,7 @@ def agent_factory(tmp_path):
         return a
 
     yield make
+    reports = []
     for a in agents:
         try:
             a.stop(timeout=5)
@@ -141,6 +150,11 @@ def agent_factory(tmp_path):
                 os.killpg(a.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if a.proc is not None:
+            line = sanitizer_report(a.log())
+            if line:
+                reports.append("%s: %s (log: %s)" % (a.name, line, a.log_path))
+    assert not reports, "sanitizer report in an agent's log: %s" % reports
 
 
 @pytest.fixture
