@@ -341,6 +341,35 @@ answer_room_for_answer(struct answer *a)
 	return true;
 }
 
+/*
+ * A service registered by hostname (Address "db.example.org") has no A
+ * record of ours: answer a CNAME to it, as Consul does.  Only when no
+ * instance has an IP, since a CNAME may not share its owner with other
+ * records (RFC 1034 §3.6.2); one CNAME, the first after the shuffle.
+ */
+static bool
+answer_cname_fallback(struct answer *a, size_t n, uint32_t ttl)
+{
+	struct wire_name target;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct view_service *s = a->d->cand[i];
+		const char *host = s->address[0] != '\0' ? s->address :
+		    s->node->address;
+
+		if (answer_inst_addr(s)->family != 0 || host[0] == '\0')
+			continue;
+		wire_name_init(&target);
+		if (wire_name_push_str(&target, host) != 0)
+			continue;
+		if (!answer_rr_name(a, &a->q->qname, DNS_T_CNAME, &target, ttl,
+		    &a->an))
+			a->tc = true;
+		return true;
+	}
+	return false;
+}
+
 static void
 answer_service_addrs(struct answer *a, size_t n, uint32_t ttl)
 {
@@ -375,7 +404,7 @@ answer_service_addrs(struct answer *a, size_t n, uint32_t ttl)
 		d->cand[kept++] = d->cand[i];
 		d->cand[i] = t;
 	}
-	if (a->an == 0 && !a->tc)
+	if (a->an == 0 && !a->tc && !answer_cname_fallback(a, n, ttl))
 		answer_negative(a, DNS_R_NOERROR);
 }
 
@@ -504,6 +533,19 @@ answer_node(struct answer *a, const char *name, size_t len)
 	if (answer_family_wanted(qt, &n->addr)) {
 		if (!answer_rr_addr(a, &a->q->qname, &n->addr, ttl, &a->an))
 			a->tc = true;
+	} else if (n->addr.family == 0 && n->address[0] != '\0' &&
+	    (qt == DNS_T_A || qt == DNS_T_AAAA || qt == DNS_T_ANY ||
+	    qt == DNS_T_CNAME)) {
+		/* A node registered by hostname: CNAME, alone (RFC 1034). */
+		struct wire_name target;
+
+		wire_name_init(&target);
+		if (wire_name_push_str(&target, n->address) == 0 &&
+		    !answer_rr_name(a, &a->q->qname, DNS_T_CNAME, &target, ttl,
+		    &a->an))
+			a->tc = true;
+		if (a->an > 0)
+			return;
 	}
 	if (qt == DNS_T_TXT || qt == DNS_T_ANY) {
 		size_t want = n->nmeta;

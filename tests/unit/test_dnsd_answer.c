@@ -362,6 +362,26 @@ test_alt_domain(void **state)
 }
 
 static void
+test_hostname_cname(void **state)
+{
+	ldns_pkt *r = ask("ext.service.consul", LDNS_RR_TYPE_A, 1232, false);
+	char     *s;
+
+	(void)state;
+	assert_int_equal(ldns_pkt_ancount(r), 1);
+	assert_int_equal(count(r, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_CNAME), 1);
+	s = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(r), 0), 0));
+	assert_string_equal(s, "example.org.");
+	free(s);
+	ldns_pkt_free(r);
+	r = ask("ext.service.consul", LDNS_RR_TYPE_SRV, 1232, false);
+	s = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(r), 0), 3));
+	assert_string_equal(s, "example.org.");
+	free(s);
+	ldns_pkt_free(r);
+}
+
+static void
 test_outside_domain(void **state)
 {
 	ldns_pkt *r = ask("example.com", LDNS_RR_TYPE_A, 1232, false);
@@ -666,6 +686,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_addr_apex_ptr, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_alt_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostname_cname, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_outside_domain, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ttls, setup, teardown),

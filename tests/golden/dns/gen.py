@@ -46,6 +46,7 @@ QUERIES = [
     ("svc_nodata_txt", "web.service.consul", "TXT", 1232, "udp"),
     ("svc_aaaa", "web6.service.consul", "AAAA", 1232, "udp"),
     ("svc_hostname_srv", "ext.service.consul", "SRV", 1232, "udp"),
+    ("svc_hostname_cname", "ext.service.consul", "A", 1232, "udp"),
     ("svc_alt_domain", "web.service.tribune", "SRV", 1232, "udp"),
     ("servers", "consul.service.consul", "A", 1232, "udp"),
     ("node_a", "server1.node.consul", "A", 1232, "udp"),
