@@ -37,8 +37,6 @@ struct gdaemon {
 	int            retry_max, retries;
 	bool           retry_done;
 	bool           leave_on_term;
-	int            leave_phase;
-	uint64_t       leave_deadline;
 	bool           verbose;
 };
 
@@ -74,45 +72,6 @@ gdaemon_event(void *ctx, const struct wire_event *e)
 		fprintf(stderr, "gossipd: event %s ltime=%llu payload=%.*s\n",
 		    e->name, (unsigned long long)e->ltime,
 		    (int)e->payload_len, (const char *)e->payload);
-}
-
-/* Consul's tags: `members` shows Type and Build from them. */
-static int
-gdaemon_tags(struct gdaemon *d, struct gd_buf *b)
-{
-	const char *kv[40];
-	char        expect[16];
-	int         n = 0;
-
-#define TAG(k, v)            \
-	do {                 \
-		kv[2 * n] = k;     \
-		kv[2 * n + 1] = v; \
-		n++;               \
-	} while (0)
-	TAG("role", d->server ? "consul" : "node");
-	TAG("dc", d->dc);
-	TAG("segment", "");
-	TAG("id", d->node_id);
-	TAG("vsn", "2");
-	TAG("vsn_min", "2");
-	TAG("vsn_max", "3");
-	TAG("build", "1.15.2:tribune");
-	if (d->server) {
-		TAG("port", "8300");
-		TAG("raft_vsn", "3");
-		TAG("acls", "0");
-		TAG("ft_fs", "1");
-		TAG("ft_si", "1");
-		if (d->bootstrap)
-			TAG("bootstrap", "1");
-		if (d->expect > 0) {
-			snprintf(expect, sizeof(expect), "%d", d->expect);
-			TAG("expect", expect);
-		}
-	}
-#undef TAG
-	return wire_enc_tags(b, kv, n);
 }
 
 static void
@@ -294,39 +253,6 @@ out:
 	fclose(f);
 }
 
-/* Graceful leave: serf intent, then memberlist dead, then a short wait. */
-static bool
-gdaemon_leave_step(struct gdaemon *d)
-{
-	uint64_t now = swim_now(&d->g);
-
-	switch (d->leave_phase) {
-	case 0:
-		serf_leave_begin(&d->g);
-		d->leave_phase = 1;
-		d->leave_deadline = now + 5000;
-		return false;
-	case 1:
-		if (swim_alive_count(&d->g) > 1 && !serf_leave_sent(&d->g) &&
-		    now < d->leave_deadline)
-			return false;
-		swim_leave(&d->g);
-		d->leave_phase = 2;
-		d->leave_deadline = now + 3000;
-		return false;
-	case 2:
-		if (swim_alive_count(&d->g) > 0 && d->g.ml_q.n > 0 &&
-		    now < d->leave_deadline)
-			return false;
-		serf_snapshot_write(&d->g);
-		d->leave_phase = 3;
-		d->leave_deadline = now + (d->g.cfg.probe_interval < 1000 ? 500 : 1000);
-		return false;
-	default:
-		return now >= d->leave_deadline;
-	}
-}
-
 int
 gossipd_main(int argc, char **argv)
 {
@@ -342,6 +268,10 @@ gossipd_main(int argc, char **argv)
 	struct gd_addr        snap[64];
 	int                   nsnap;
 
+	/* under the supervisor: the bus daemon */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-run-dir") == 0)
+			return agent_main(argc, argv);
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(d.dc, sizeof(d.dc), "dc1");
 	d.ctl = -1;
@@ -443,7 +373,8 @@ gossipd_main(int argc, char **argv)
 		    "%s/serf/local.snapshot", d.data_dir);
 	}
 	gdaemon_node_id(&d);
-	if (gdaemon_tags(&d, &tags) != 0 || tags.len > GD_META_MAX) {
+	if (agent_tags(&tags, d.server, d.dc, d.node_id, d.expect,
+		d.bootstrap) != 0 || tags.len > GD_META_MAX) {
 		fprintf(stderr, "gossipd: tags too large\n");
 		goto out;
 	}
@@ -496,7 +427,7 @@ gossipd_main(int argc, char **argv)
 		if (got_term || got_int) {
 			if (got_term && !d.leave_on_term)
 				break;
-			if (gdaemon_leave_step(&d))
+			if (serf_leave_step(&d.g))
 				break;
 			wait = 10;
 		}

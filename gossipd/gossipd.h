@@ -274,6 +274,21 @@ int  wire_dec_query(const uint8_t *p, size_t n, struct wire_query *m);
 int  wire_enc_response(struct gd_buf *b, const struct wire_query *q,
      uint32_t flags, const char *from);
 
+/*
+ * Consul's user event, the payload of serf event "consul:event:<name>":
+ * {ID, n: name, p: payload, nf, sf, tf: filters, v: version}.
+ */
+struct wire_cevent {
+	char    id[64];
+	char    name[GD_NAME_MAX];
+	uint8_t payload[GD_PAYLOAD_MAX];
+	size_t  payload_len;
+	char    nf[256], sf[256], tf[256];
+	int     version;
+};
+int wire_enc_cevent(struct gd_buf *b, const struct wire_cevent *m);
+int wire_dec_cevent(const uint8_t *p, size_t n, struct wire_cevent *m);
+
 /* tags: ff + map[str]str.  kv is a NUL-separated "k\0v\0k\0v\0" list. */
 int wire_enc_tags(struct gd_buf *b, const char *const *kv, int npairs);
 /* Calls fn(ctx, k, klen, v, vlen) for each tag; role=<raw> for old form. */
@@ -395,7 +410,7 @@ struct gd_event_rec {
 };
 
 #define GD_EVENT_SLOTS 512
-#define GD_RECENT      64
+#define GD_RECENT      256 /* Consul keeps the last 256 events */
 
 struct gd_stats {
 	uint64_t rx_packets, rx_bad, rx_crypt_fail, tx_packets;
@@ -435,6 +450,8 @@ struct gd {
 	struct bcast_q serf_q;   /* serf intents and events */
 	bool           leaving, left; /* memberlist: dead about self sent */
 	bool           serf_leaving;  /* serf: our leave intent is out */
+	int            leave_phase;
+	uint64_t       leave_deadline;
 
 	/* serf */
 	uint64_t clock, event_clock, query_clock;
@@ -502,6 +519,12 @@ void serf_tick(struct gd *g, uint64_t now);
 int  serf_join(struct gd *g, const struct gd_addr *addrs, int n);
 int  serf_leave_begin(struct gd *g);
 bool serf_leave_sent(struct gd *g);
+/*
+ * The whole graceful leave, one step per call (call every few ms until it
+ * returns true): serf leave intent until sent (or 5 s), memberlist dead
+ * about self until gossiped (or 3 s), then a short propagation delay.
+ */
+bool serf_leave_step(struct gd *g);
 int  serf_force_leave(struct gd *g, const char *node, bool prune);
 int  serf_user_event(struct gd *g, const char *name, const uint8_t *payload,
      size_t n, bool cc);
@@ -518,10 +541,21 @@ void        net_attach(struct net *n, struct gd *g);
 /* poll the sockets (and extra fds) for up to ms; handles gossip I/O */
 int         net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
             short *extra_revents);
+int         net_fd(const struct net *n, bool tcp);
+void        net_rx_udp(struct net *n);
+void        net_rx_tcp(struct net *n);
+/* first non-loopback IPv4 of this host, for -bind 0.0.0.0 */
+int         net_default_addr(struct gd_addr *a);
 int         net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a);
 const char *net_addr_str(const struct gd_addr *a, char *buf, size_t len);
 
-/* daemon.c */
+/* daemon.c: standalone mode (no -run-dir) and the dispatch to agent.c */
 int gossipd_main(int argc, char **argv);
+
+/* agent.c: under the supervisor, on the bus */
+int agent_main(int argc, char **argv);
+/* Consul's member tags into b (ff + map) */
+int agent_tags(struct gd_buf *b, bool server, const char *dc,
+    const char *node_id, int expect, bool bootstrap);
 
 #endif

@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -129,6 +131,27 @@ net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a)
 		a->port = defport;
 	}
 	return 0;
+}
+
+int
+net_default_addr(struct gd_addr *a)
+{
+	struct ifaddrs *ifa, *i;
+	int             rc = -1;
+
+	if (getifaddrs(&ifa) != 0)
+		return -1;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET ||
+		    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+			continue;
+		memcpy(a->ip, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+		a->len = 4;
+		rc = 0;
+		break;
+	}
+	freeifaddrs(ifa);
+	return rc;
 }
 
 const char *
@@ -333,6 +356,47 @@ net_serve(struct net *n, int fd, const struct gd_addr *from)
 }
 
 int
+net_fd(const struct net *n, bool tcp)
+{
+	return tcp ? n->tcp : n->udp;
+}
+
+void
+net_rx_udp(struct net *n)
+{
+	static uint8_t buf[65536];
+
+	for (int k = 0; k < 256; k++) {
+		struct sockaddr_storage ss;
+		socklen_t               sl = sizeof(ss);
+		struct gd_addr          from;
+		ssize_t got = recvfrom(n->udp, buf, sizeof(buf), 0,
+		    (struct sockaddr *)&ss, &sl);
+		if (got < 0)
+			break;
+		from_sa(&ss, &from);
+		swim_recv_udp(n->g, &from, buf, (size_t)got);
+	}
+}
+
+void
+net_rx_tcp(struct net *n)
+{
+	for (int k = 0; k < 16; k++) {
+		struct sockaddr_storage ss;
+		socklen_t               sl = sizeof(ss);
+		struct gd_addr          from;
+		int fd = accept4(n->tcp, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		from_sa(&ss, &from);
+		net_serve(n, fd, &from);
+		close(fd);
+	}
+}
+
+int
 net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
     short *extra_revents)
 {
@@ -348,33 +412,9 @@ net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
 		return errno == EINTR ? 0 : -1;
 	for (int i = 0; i < nextra && i + 2 < 16; i++)
 		extra_revents[i] = pfd[i + 2].revents;
-	if (pfd[0].revents & POLLIN) {
-		for (int k = 0; k < 256; k++) {
-			uint8_t                 buf[65536];
-			struct sockaddr_storage ss;
-			socklen_t               sl = sizeof(ss);
-			struct gd_addr          from;
-			ssize_t                 got = recvfrom(n->udp, buf,
-				sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
-			if (got < 0)
-				break;
-			from_sa(&ss, &from);
-			swim_recv_udp(n->g, &from, buf, (size_t)got);
-		}
-	}
-	if (pfd[1].revents & POLLIN) {
-		for (int k = 0; k < 16; k++) {
-			struct sockaddr_storage ss;
-			socklen_t               sl = sizeof(ss);
-			struct gd_addr          from;
-			int fd = accept4(n->tcp, (struct sockaddr *)&ss, &sl,
-			    SOCK_NONBLOCK | SOCK_CLOEXEC);
-			if (fd < 0)
-				break;
-			from_sa(&ss, &from);
-			net_serve(n, fd, &from);
-			close(fd);
-		}
-	}
+	if (pfd[0].revents & POLLIN)
+		net_rx_udp(n);
+	if (pfd[1].revents & POLLIN)
+		net_rx_tcp(n);
 	return r;
 }

@@ -435,6 +435,40 @@ serf_leave_sent(struct gd *g)
 	return !bcast_has_tag(&g->serf_q, TAG_LEAVE);
 }
 
+bool
+serf_leave_step(struct gd *g)
+{
+	uint64_t now = swim_now(g);
+
+	switch (g->leave_phase) {
+	case 0:
+		serf_leave_begin(g);
+		g->leave_phase = 1;
+		g->leave_deadline = now + 5000;
+		return false;
+	case 1:
+		if (swim_alive_count(g) > 1 && !serf_leave_sent(g) &&
+		    now < g->leave_deadline)
+			return false;
+		swim_leave(g);
+		g->leave_phase = 2;
+		g->leave_deadline = now + 3000;
+		return false;
+	case 2:
+		if (swim_alive_count(g) > 0 && g->ml_q.n > 0 &&
+		    now < g->leave_deadline)
+			return false;
+		serf_snapshot_write(g);
+		g->leave_phase = 3;
+		/* serf's LeavePropagateDelay, shorter in the fast profile */
+		g->leave_deadline = now +
+		    (g->cfg.probe_interval < 1000 ? 500 : 1000);
+		return false;
+	default:
+		return now >= g->leave_deadline;
+	}
+}
+
 int
 serf_force_leave(struct gd *g, const char *node, bool prune)
 {

@@ -1592,3 +1592,46 @@ out:
 	msgpack_unpacked_destroy(&u);
 	return rc;
 }
+
+int
+wire_enc_cevent(struct gd_buf *b, const struct wire_cevent *m)
+{
+	msgpack_packer pk;
+	size_t         n = 3;
+
+	n += m->payload_len > 0;
+	n += m->nf[0] != 0;
+	n += m->sf[0] != 0;
+	n += m->tf[0] != 0;
+	pk_init(&pk, b);
+	msgpack_pack_map(&pk, n);
+	pk_kv_str(&pk, "ID", m->id);
+	pk_kv_str(&pk, "n", m->name);
+	if (m->payload_len)
+		pk_kv_raw(&pk, "p", m->payload, m->payload_len);
+	if (m->nf[0])
+		pk_kv_str(&pk, "nf", m->nf);
+	if (m->sf[0])
+		pk_kv_str(&pk, "sf", m->sf);
+	if (m->tf[0])
+		pk_kv_str(&pk, "tf", m->tf);
+	pk_kv_u(&pk, "v", (uint64_t)m->version);
+	return b->err;
+}
+
+static const struct fdesc cevent_fd[] = {
+	FD(struct wire_cevent, "ID", FK_STR, id),
+	FD(struct wire_cevent, "n", FK_STR, name),
+	FDB(struct wire_cevent, "p", payload, payload_len),
+	FD(struct wire_cevent, "nf", FK_STR, nf),
+	FD(struct wire_cevent, "sf", FK_STR, sf),
+	FD(struct wire_cevent, "tf", FK_STR, tf),
+	FD(struct wire_cevent, "v", FK_INT, version),
+};
+
+int
+wire_dec_cevent(const uint8_t *p, size_t n, struct wire_cevent *m)
+{
+	memset(m, 0, sizeof(*m));
+	return dec_whole(p, n, cevent_fd, NF(cevent_fd), m);
+}
