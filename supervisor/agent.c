@@ -452,8 +452,8 @@ agent_main(int argc, char **argv)
 	s->doc = doc;
 	signal(SIGPIPE, SIG_IGN);
 	agent_data_dir(s);
+	/* s->doc keeps one reference, s->cfg.root the other. */
 	agent_set_config(s, json_incref(s->doc));
-	json_decref(s->doc);
 	if (s->cfg.log_level && (level = log_level_parse(s->cfg.log_level)) >= 0)
 		log_setlevel(level);
 	else if (s->cfg.log_level) {
