@@ -282,6 +282,24 @@ void routes_agent_force_leave(struct httpd_req *r, const char *arg);
 void routes_event_fire(struct httpd_req *r, const char *arg);
 void routes_event_list(struct httpd_req *r, const char *arg);
 
+/* agent.c: the agent's own endpoints, answered by checkd. */
+void agent_services(struct httpd_req *r, const char *arg);
+void agent_service(struct httpd_req *r, const char *arg);
+void agent_checks(struct httpd_req *r, const char *arg);
+void agent_service_register(struct httpd_req *r, const char *arg);
+void agent_service_deregister(struct httpd_req *r, const char *arg);
+void agent_service_maintenance(struct httpd_req *r, const char *arg);
+void agent_maintenance(struct httpd_req *r, const char *arg);
+void agent_check_register(struct httpd_req *r, const char *arg);
+void agent_check_deregister(struct httpd_req *r, const char *arg);
+void agent_check_pass(struct httpd_req *r, const char *arg);
+void agent_check_warn(struct httpd_req *r, const char *arg);
+void agent_check_fail(struct httpd_req *r, const char *arg);
+void agent_check_update(struct httpd_req *r, const char *arg);
+void agent_health_name(struct httpd_req *r, const char *arg);
+void agent_health_id(struct httpd_req *r, const char *arg);
+void agent_reload(struct httpd_req *r, const char *arg);
+
 /* wait.c: the waiter registry. */
 void wait_init(struct wait_registry *w,
          void (*reissue)(struct httpd_req *, void *), void *arg);
