@@ -13,6 +13,8 @@
  *   [FSM_SESSION_CREATE, now_ms, id, name, node, lock_delay_ns, behavior,
  *        ttl, [node_check, ...], [service_check, ...]]
  *   [FSM_SESSION_DESTROY, now_ms, id]
+ *   [FSM_CATALOG_REGISTER, now_ms, json]  [FSM_CATALOG_DEREGISTER, now_ms, json]
+ *        json = the canonical request catalog.c made of the HTTP body
  *
  * Everything that depends on time or chance is decided by the leader and
  * written into the command: now_ms (lock-delay), the session id, which
@@ -158,6 +160,13 @@ fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 		msgpack_pack_uint64(&pk, cmd->now_ms);
 		pk_str(&pk, cmd->sess.id);
 		break;
+	case FSM_CATALOG_REGISTER:
+	case FSM_CATALOG_DEREGISTER:
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		pk_str(&pk, cmd->body ? cmd->body : "{}");
+		break;
 	default:
 		msgpack_sbuffer_destroy(&sb);
 		return EINVAL;
@@ -228,6 +237,7 @@ fsm_cmd_free(struct fsm_cmd *cmd)
 		free(cmd->ops[i].session);
 	}
 	free(cmd->ops);
+	free(cmd->body);
 	session_row_free(&cmd->sess);
 	memset(cmd, 0, sizeof(*cmd));
 }
@@ -315,6 +325,11 @@ fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 		strcpy(cmd->sess.id, id);
 		free(id);
 		return 0;
+	case FSM_CATALOG_REGISTER:
+	case FSM_CATALOG_DEREGISTER:
+		if (n != 3)
+			return EINVAL;
+		return up_str(&a[2], &cmd->body, false);
 	default:
 		return EINVAL;
 	}
@@ -445,6 +460,9 @@ fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result 
 			return -rc;
 		res->ok = true;
 		return 0;
+	case FSM_CATALOG_REGISTER:
+	case FSM_CATALOG_DEREGISTER:
+		return catalog_apply(t, cmd, res);
 	}
 	return EINVAL;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "consensus.h"
 #include "proto.h"
 #include "store.h"
@@ -40,6 +42,8 @@ enum fsm_cmd_type {
 	FSM_KVS = 1,             /* KV endpoint (one op) or txn (many, atomic) */
 	FSM_SESSION_CREATE = 2,
 	FSM_SESSION_DESTROY = 3, /* destroy, and TTL expiry decided by the leader */
+	FSM_CATALOG_REGISTER = 4,   /* body = canonical register JSON (catalog.c) */
+	FSM_CATALOG_DEREGISTER = 5, /* body = canonical deregister JSON */
 };
 
 enum fsm_kv_verb {
@@ -64,6 +68,7 @@ struct fsm_cmd {
 	struct fsm_kvop *ops;
 	size_t           nops;
 	struct store_session sess; /* FSM_SESSION_CREATE; sess.id for DESTROY */
+	char            *body;    /* FSM_CATALOG_*: canonical JSON */
 };
 
 struct fsm_result {
@@ -110,6 +115,35 @@ int  txn_run(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *
 int  sessreq_parse(const char *body, const char *default_node, struct fsm_cmd *cmd, char **err);
 void sessreq_uuid(char out[STORE_SESSION_LEN + 1]);
 
+/* catalog.c: nodes, services, checks; Consul's catalog and health reads. */
+struct cat_filter;
+/*
+ * The HTTP body of PUT /v1/catalog/register (deregister) into the canonical
+ * JSON the log carries (*canon, malloc'd).  Returns 0, or the HTTP status
+ * with Consul's text in *err (malloc'd).  dc fills a missing Datacenter.
+ */
+int  catalog_parse_register(const char *body, const char *dc, char **canon, char **err);
+int  catalog_parse_deregister(const char *body, const char *dc, char **canon, char **err);
+/* Applies an FSM_CATALOG_* command inside t; refusals set res->status 500. */
+int  catalog_apply(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res);
+/* Would applying this canonical register change nothing? (leader duties) */
+bool catalog_register_current(struct store_txn *t, const char *canon);
+/* The Address of a registered node into out; -1 when there is no node. */
+int  catalog_node_address(struct store_txn *t, const char *node, char *out, size_t len);
+/*
+ * One read (what = "datacenters", "nodes", "services", "service", "node",
+ * "node_services", "health_node", "health_checks", "health_service",
+ * "health_state"), query = {"passing","tag":[..],"node-meta":[..],"filter"}.
+ * Returns the HTTP status; *json (200) or *err (else), malloc'd; *index is
+ * X-Consul-Index (the max index of the tables read, >= 1).
+ */
+int  catalog_read(struct store_txn *t, const char *what, const char *arg,
+         const char *query, const char *dc, char **json, uint64_t *index, char **err);
+/* The go-bexpr subset of ?filter=: NULL on a syntax error. */
+struct cat_filter *catalog_filter_parse(const char *expr);
+void catalog_filter_free(struct cat_filter *f);
+bool catalog_filter_eval(const struct cat_filter *f, const json_t *row);
+
 /* server.c: the daemon (bus dispatcher, libuv loop, session TTLs). */
 struct daemon;
 struct bus_req;
@@ -134,6 +168,11 @@ struct raftd {
 	bool               server;      /* a client agent has no store */
 	bool               was_leader;
 	char               node[128];
+	char               node_id[64];
+	char               dc[64];
+	char               advertise[64]; /* this server's address, no port */
+	int                server_port;
+	bool               self_pending;  /* own registration proposed, unanswered */
 	char               raft_addr[64];
 	char               data_dir[512];
 	struct server_ttl *ttls;

@@ -108,6 +108,7 @@ struct readctx {
 		struct proto_raft_session_node  session_node;
 		struct proto_raft_session_list  session_list;
 		struct proto_raft_txn           txn;
+		struct proto_raft_catalog_read  catalog_read;
 	} m;
 };
 
@@ -303,6 +304,32 @@ read_txn(struct raftd *r, struct bus_req *req, const struct proto_raft_txn *m)
 }
 
 static void
+read_catalog(struct raftd *r, struct bus_req *req, const struct proto_raft_catalog_read *m)
+{
+	struct store_txn t;
+	struct reply rp = { .consistency = m->consistency };
+	char *json = NULL, *err = NULL;
+	int rc;
+
+	if ((rc = store_begin(&r->store, &t, false, 0)) != 0) {
+		server_error(r, req, 500, mdb_strerror(rc));
+		return;
+	}
+	rp.status = (uint64_t)catalog_read(&t, m->what, m->arg, m->query, r->dc, &json,
+	    &rp.index, &err);
+	store_txn_free(&t);
+	if (rp.status == 200 && m->min_index > 0 && rp.index <= m->min_index)
+		rp.unchanged = true;
+	else if (rp.status == 200)
+		rp.json = json;
+	else
+		rp.error = err;
+	server_reply(r, req, &rp);
+	free(json);
+	free(err);
+}
+
+static void
 readctx_run(struct readctx *c)
 {
 	switch (c->type) {
@@ -327,6 +354,10 @@ readctx_run(struct readctx *c)
 	case PROTO_RAFT_TXN:
 		read_txn(c->r, c->req, &c->m.txn);
 		proto_free_raft_txn(&c->m.txn);
+		break;
+	case PROTO_RAFT_CATALOG_READ:
+		read_catalog(c->r, c->req, &c->m.catalog_read);
+		proto_free_raft_catalog_read(&c->m.catalog_read);
 		break;
 	}
 	free(c);
@@ -406,6 +437,8 @@ write_done(void *arg, int status, const struct fsm_result *res)
 	case PROTO_RAFT_KV_PUT:
 	case PROTO_RAFT_KV_DELETE:
 	case PROTO_RAFT_SESSION_DESTROY:
+	case PROTO_RAFT_CATALOG_REGISTER:
+	case PROTO_RAFT_CATALOG_DEREGISTER:
 		if (rp.status == 200)
 			rp.json = rp.ok ? "true" : "false";
 		if (w->type == PROTO_RAFT_SESSION_DESTROY)
@@ -778,6 +811,27 @@ handle_membership(struct raftd *r, struct bus_req *req, int type, const char *id
 
 /* --- dispatcher ------------------------------------------------------------ */
 
+/* PUT /v1/catalog/(de)register: validated here, applied from the log. */
+static void
+handle_catalog_write(struct raftd *r, struct bus_req *req, int type, const char *body)
+{
+	struct fsm_cmd cmd;
+	char *err = NULL;
+	int rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = type == PROTO_RAFT_CATALOG_REGISTER ? FSM_CATALOG_REGISTER : FSM_CATALOG_DEREGISTER;
+	rc = cmd.type == FSM_CATALOG_REGISTER ? catalog_parse_register(body, r->dc, &cmd.body, &err)
+	    : catalog_parse_deregister(body, r->dc, &cmd.body, &err);
+	if (rc != 0) {
+		server_error(r, req, (uint64_t)rc, err ? err : "bad request");
+		free(err);
+		return;
+	}
+	server_propose(r, req, type, &cmd);
+	fsm_cmd_free(&cmd);
+}
+
 static bool
 is_write(int type)
 {
@@ -811,6 +865,8 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 		struct proto_raft_server_add     server_add;
 		struct proto_raft_server_remove  server_remove;
 		struct proto_raft_transfer       transfer;
+		struct proto_raft_catalog_register   catalog_register;
+		struct proto_raft_catalog_deregister catalog_deregister;
 	} m;
 	struct readctx *c;
 	int rc;
@@ -828,7 +884,8 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 	case PROTO_RAFT_KV_GET:
 	case PROTO_RAFT_SESSION_INFO:
 	case PROTO_RAFT_SESSION_NODE:
-	case PROTO_RAFT_SESSION_LIST: {
+	case PROTO_RAFT_SESSION_LIST:
+	case PROTO_RAFT_CATALOG_READ: {
 		uint64_t cons = 0;
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
 			server_error(r, req, 500, "out of memory");
@@ -847,6 +904,7 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 		case PROTO_RAFT_SESSION_INFO: cons = c->m.session_info.consistency; break;
 		case PROTO_RAFT_SESSION_NODE: cons = c->m.session_node.consistency; break;
 		case PROTO_RAFT_SESSION_LIST: cons = c->m.session_list.consistency; break;
+		case PROTO_RAFT_CATALOG_READ: cons = c->m.catalog_read.consistency; break;
 		}
 		server_read(r, c, cons);
 		return 0;
@@ -856,11 +914,6 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 	case PROTO_RAFT_OPERATOR_CONFIG:
 	case PROTO_RAFT_STATS:
 		handle_status(r, req, env->type);
-		return 0;
-	case PROTO_RAFT_CATALOG_READ:
-	case PROTO_RAFT_CATALOG_REGISTER:
-	case PROTO_RAFT_CATALOG_DEREGISTER:
-		server_error(r, req, 501, "catalog is not implemented yet");
 		return 0;
 	default:
 		break;
@@ -898,6 +951,12 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 	case PROTO_RAFT_TRANSFER:
 		handle_membership(r, req, env->type, m.transfer.id, NULL, false);
 		break;
+	case PROTO_RAFT_CATALOG_REGISTER:
+		handle_catalog_write(r, req, env->type, m.catalog_register.body);
+		break;
+	case PROTO_RAFT_CATALOG_DEREGISTER:
+		handle_catalog_write(r, req, env->type, m.catalog_deregister.body);
+		break;
 	default:
 		proto_free(env->type, &m);
 		return -1;
@@ -931,12 +990,20 @@ static void
 server_on_changes(void *arg, uint64_t index, const struct store_txn *t)
 {
 	struct raftd *r = arg;
+	bool catalog = false;
 
 	if (t->nchanges == 0)
 		server_publish(r, index, "", "", false, false);
-	for (size_t i = 0; i < t->nchanges; i++)
-		server_publish(r, index, t->changes[i].table, t->changes[i].key,
-		    t->changes[i].prefix, false);
+	for (size_t i = 0; i < t->nchanges; i++) {
+		const char *tb = t->changes[i].table;
+		server_publish(r, index, tb, t->changes[i].key, t->changes[i].prefix, false);
+		catalog |= strcmp(tb, "nodes") == 0 || strcmp(tb, "services") == 0 ||
+		    strcmp(tb, "checks") == 0;
+	}
+	/* Catalog reads span the three tables: one event that any of them
+	 * moved lets a waiter park on "catalog" alone (msg_raft.h). */
+	if (catalog)
+		server_publish(r, index, "catalog", "", false, false);
 }
 
 static uint64_t
@@ -1049,6 +1116,78 @@ server_ttl_tick(struct raftd *r)
 	}
 }
 
+/* --- leader duties: the catalog's own entries ------------------------------ */
+
+static void
+self_done(void *arg, int status, const struct fsm_result *res)
+{
+	struct raftd *r = arg;
+	r->self_pending = false;
+	if (status != 0 || res == NULL || res->status != 200)
+		log_warnx("registering this server in the catalog failed: %s",
+		    res != NULL && res->error ? res->error : consensus_strerror(status));
+}
+
+/*
+ * The leader keeps this server's node, its serfHealth check and the
+ * `consul` service in the catalog (Consul's leader reconcile): re-proposed
+ * whenever the store differs, so a deregistered server comes back.  Other
+ * members join this from gossipd's events (later): the same register body,
+ * built from a member's address and status (serfHealth critical when
+ * failed), goes through the same catalog_parse_register + FSM_CATALOG_REGISTER.
+ */
+static void
+server_self_register(struct raftd *r)
+{
+	char addr[64], *canon = NULL, *err = NULL, body[2048];
+	struct store_txn t;
+	struct fsm_cmd cmd;
+	bool skip = false, current = false;
+	uint8_t *buf;
+	size_t len;
+
+	if (r->self_pending || r->node[0] == '\0')
+		return;
+	if (store_begin(&r->store, &t, false, 0) != 0)
+		return;
+	skip = catalog_node_address(&t, r->node, addr, sizeof(addr)) == 0 &&
+	    strcmp(addr, r->advertise) == 0;
+	snprintf(body, sizeof(body),
+	    "{\"Node\":\"%s\",\"ID\":\"%s\",\"Address\":\"%s\",\"Datacenter\":\"%s\","
+	    "\"TaggedAddresses\":{\"lan\":\"%s\",\"lan_ipv4\":\"%s\",\"wan\":\"%s\",\"wan_ipv4\":\"%s\"},"
+	    "\"NodeMeta\":{\"consul-network-segment\":\"\"},\"SkipNodeUpdate\":%s,"
+	    "\"Service\":{\"ID\":\"consul\",\"Service\":\"consul\",\"Tags\":[],\"Port\":%d,"
+	    "\"Meta\":{\"non_voter\":\"false\",\"raft_version\":\"3\",\"read_replica\":\"false\","
+	    "\"serf_protocol_current\":\"2\",\"serf_protocol_max\":\"5\",\"serf_protocol_min\":\"2\","
+	    "\"version\":\"1.15.2\"}},"
+	    "\"Checks\":[{\"CheckID\":\"serfHealth\",\"Name\":\"Serf Health Status\","
+	    "\"Status\":\"passing\",\"Output\":\"Agent alive and reachable\"}]}",
+	    r->node, r->node_id, r->advertise, r->dc, r->advertise, r->advertise, r->advertise,
+	    r->advertise, skip ? "true" : "false", r->server_port);
+	if (catalog_parse_register(body, r->dc, &canon, &err) == 0)
+		current = catalog_register_current(&t, canon);
+	store_txn_free(&t);
+	if (canon == NULL || current) {
+		if (err != NULL)
+			log_warnx("own registration: %s", err);
+		goto out;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = FSM_CATALOG_REGISTER;
+	cmd.now_ms = wall_now_us() / 1000;
+	cmd.body = canon;
+	if (fsm_encode(&cmd, &buf, &len) == 0) {
+		if (consensus_propose(r->cons, buf, len, self_done, r) == 0) {
+			r->self_pending = true;
+			log_info("leader: registering %s (serfHealth, consul service) in the catalog", r->node);
+		}
+		free(buf);
+	}
+out:
+	free(canon);
+	free(err);
+}
+
 /* --- loop and lifecycle ---------------------------------------------------- */
 
 static void
@@ -1073,6 +1212,8 @@ server_tick_cb(uv_timer_t *h)
 	}
 	if (r->server) {
 		server_ttl_tick(r);
+		if (r->cons != NULL && consensus_role(r->cons) == CONSENSUS_LEADER)
+			server_self_register(r);
 		server_publish(r, r->store.applied, "", "", false, true);
 	}
 	/* Catch anything the fds did not signal (cheap, non-blocking). */
@@ -1142,6 +1283,10 @@ server_init(struct daemon *d)
 	    : "127.0.0.1";
 	snprintf(r->raft_addr, sizeof(r->raft_addr), "%s:%d", host,
 	    (int)(cfg->port_server > 0 ? cfg->port_server : 8300));
+	snprintf(r->advertise, sizeof(r->advertise), "%s", host);
+	snprintf(r->dc, sizeof(r->dc), "%s", cfg->datacenter && *cfg->datacenter ? cfg->datacenter : "dc1");
+	snprintf(r->node_id, sizeof(r->node_id), "%s", cfg->node_id ? cfg->node_id : "");
+	r->server_port = (int)(cfg->port_server > 0 ? cfg->port_server : 8300);
 	snprintf(path, sizeof(path), "%s/raft", r->data_dir);
 	memset(&cc, 0, sizeof(cc));
 	cc.loop = r->loop;
