@@ -132,7 +132,8 @@ usage(void)
 	    "  [-encrypt KEY]... [-datacenter DC] [-data-dir DIR] [-dev] "
 	    "[-server]\n"
 	    "  [-bootstrap-expect N] [-bootstrap] [-ctl PATH] "
-	    "[-protocol 4|5] [-v]\n");
+	    "[-protocol 4|5] [-v]\n"
+	    "  [-test-drop-pct N]  drop N%% of received datagrams (tests)\n");
 }
 
 static int
@@ -267,6 +268,7 @@ gossipd_main(int argc, char **argv)
 	bool                  dev = false, have_adv = false;
 	struct gd_addr        snap[64];
 	int                   nsnap;
+	uint32_t              drop_pct = 0;
 
 	/* under the supervisor: the bus daemon */
 	for (int i = 1; i < argc; i++)
@@ -309,6 +311,8 @@ gossipd_main(int argc, char **argv)
 			snprintf(d.ctl_path, sizeof(d.ctl_path), "%s", v);
 		else if (OPT("-bootstrap-expect"))
 			d.expect = atoi(v);
+		else if (OPT("-test-drop-pct"))
+			drop_pct = (uint32_t)atoi(v);
 		else if (OPT("-protocol"))
 			cfg.delegate_cur = (uint8_t)atoi(v);
 		else if (OPT("-retry-interval"))
@@ -392,6 +396,7 @@ gossipd_main(int argc, char **argv)
 		fprintf(stderr, "gossipd: bind %s:%d: %s\n", bind_s, port, err);
 		goto out;
 	}
+	net_set_drop(d.net, drop_pct, cfg.seed);
 	net_ops(d.net, &ops);
 	ops.member = gdaemon_member;
 	ops.user_event = gdaemon_event;

@@ -542,6 +542,8 @@ void        net_attach(struct net *n, struct gd *g);
 int         net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
             short *extra_revents);
 int         net_fd(const struct net *n, bool tcp);
+/* tests: drop pct% of received datagrams */
+void        net_set_drop(struct net *n, uint32_t pct, uint32_t seed);
 void        net_rx_udp(struct net *n);
 void        net_rx_tcp(struct net *n);
 /* first non-loopback IPv4 of this host, for -bind 0.0.0.0 */

@@ -31,7 +31,15 @@ struct net {
 	struct gd_addr bind;
 	struct gd     *g;
 	uint64_t       rx_streams;
+	uint32_t       drop_pct, drop_rng; /* tests: simulated packet loss */
 };
+
+void
+net_set_drop(struct net *n, uint32_t pct, uint32_t seed)
+{
+	n->drop_pct = pct;
+	n->drop_rng = seed | 1;
+}
 
 static uint64_t
 net_now(void *ctx)
@@ -374,6 +382,11 @@ net_rx_udp(struct net *n)
 		    (struct sockaddr *)&ss, &sl);
 		if (got < 0)
 			break;
+		if (n->drop_pct) {
+			n->drop_rng = n->drop_rng * 1103515245u + 12345u;
+			if ((n->drop_rng >> 8) % 100 < n->drop_pct)
+				continue;
+		}
 		from_sa(&ss, &from);
 		swim_recv_udp(n->g, &from, buf, (size_t)got);
 	}
