@@ -300,6 +300,20 @@ void agent_health_name(struct httpd_req *r, const char *arg);
 void agent_health_id(struct httpd_req *r, const char *arg);
 void agent_reload(struct httpd_req *r, const char *arg);
 
+/* catalog.c: /v1/catalog/... and /v1/health/..., answered by raftd. */
+void catalog_register(struct httpd_req *r, const char *arg);
+void catalog_deregister(struct httpd_req *r, const char *arg);
+void catalog_datacenters(struct httpd_req *r, const char *arg);
+void catalog_nodes(struct httpd_req *r, const char *arg);
+void catalog_services(struct httpd_req *r, const char *arg);
+void catalog_service(struct httpd_req *r, const char *arg);
+void catalog_node(struct httpd_req *r, const char *arg);
+void catalog_node_services(struct httpd_req *r, const char *arg);
+void catalog_health_node(struct httpd_req *r, const char *arg);
+void catalog_health_checks(struct httpd_req *r, const char *arg);
+void catalog_health_service(struct httpd_req *r, const char *arg);
+void catalog_health_state(struct httpd_req *r, const char *arg);
+
 /* wait.c: the waiter registry. */
 void wait_init(struct wait_registry *w,
          void (*reissue)(struct httpd_req *, void *), void *arg);
