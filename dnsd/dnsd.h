@@ -243,8 +243,16 @@ struct server_pending {        /* a query forwarded to a recursor */
 	socklen_t fromlen;
 	uint64_t deadline_ms;
 	size_t   recursor;
-	uint8_t *query;            /* for SERVFAIL on timeout */
+	uint8_t *qbuf;             /* 2-byte length, then the query */
+	uint8_t *query;            /* qbuf + 2; kept for SERVFAIL */
 	size_t   qlen;
+	/* A TCP client's query goes upstream over TCP too, so an answer
+	 * too big for UDP still gets through. */
+	int      up_fd;
+	bool     up_sent;
+	size_t   up_off;           /* bytes of qbuf sent */
+	uint8_t *resp;             /* the upstream reply, length-prefixed */
+	size_t   resplen;
 };
 
 /*

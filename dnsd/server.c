@@ -50,6 +50,8 @@ server_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void server_pending_free(struct dnsd *d, struct server_pending *p);
+
 static void
 server_watch(struct dnsd *d, int fd, short events)
 {
@@ -182,32 +184,74 @@ server_close(struct dnsd *d)
 			close(d->fwd_fd[i]);
 		}
 	for (size_t i = 0; i < SERVER_MAX_PENDING; i++)
-		free(d->pending[i].query);
-	memset(d->pending, 0, sizeof(d->pending));
+		if (d->pending[i].used)
+			server_pending_free(d, &d->pending[i]);
 	d->nudp = d->ntcp_listen = 0;
 	d->fwd_fd[0] = d->fwd_fd[1] = -1;
 }
 
 /* --- forwarding ---------------------------------------------------------- */
 
+static void
+server_reply(struct dnsd *d, int fd, bool tcp, const struct sockaddr *to,
+    socklen_t tolen, const uint8_t *resp, size_t len);
+
+static void
+server_up_close(struct dnsd *d, struct server_pending *p)
+{
+	if (p->up_fd >= 0) {
+		server_watch(d, p->up_fd, 0);
+		close(p->up_fd);
+	}
+	p->up_fd = -1;
+	p->up_sent = false;
+	p->up_off = 0;
+	p->resplen = 0;
+}
+
+static void
+server_pending_free(struct dnsd *d, struct server_pending *p)
+{
+	server_up_close(d, p);
+	free(p->qbuf);
+	free(p->resp);
+	memset(p, 0, sizeof(*p));
+	p->up_fd = -1;
+}
+
+/* Sends p to its current recursor: a datagram, or a TCP connect whose
+ * completion server_writable() sees.  0 or -1. */
 static int
 server_fwd_send(struct dnsd *d, struct server_pending *p)
 {
 	const struct sockaddr_storage *r = &d->conf.recursor[p->recursor];
-	int fd = d->fwd_fd[r->ss_family == AF_INET ? 0 : 1];
+	socklen_t rl = d->conf.recursor_len[p->recursor];
+	int       fd;
 
-	if (fd < 0)
-		return -1;
 	p->query[0] = (uint8_t)(p->our_id >> 8);
 	p->query[1] = (uint8_t)p->our_id;
 	p->deadline_ms = server_now_ms() + d->conf.recursor_timeout_ms;
-	return sendto(fd, p->query, p->qlen, 0, (const struct sockaddr *)r,
-	    d->conf.recursor_len[p->recursor]) < 0 ? -1 : 0;
+	server_up_close(d, p);
+	if (!p->tcp) {
+		fd = d->fwd_fd[r->ss_family == AF_INET ? 0 : 1];
+		if (fd < 0)
+			return -1;
+		return sendto(fd, p->query, p->qlen, 0,
+		    (const struct sockaddr *)r, rl) < 0 ? -1 : 0;
+	}
+	fd = socket(r->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)r, rl) != 0 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	p->up_fd = fd;
+	server_watch(d, fd, POLLOUT);
+	return 0;
 }
-
-static void
-server_reply(struct dnsd *d, int fd, bool tcp, const struct sockaddr *to,
-    socklen_t tolen, const uint8_t *resp, size_t len);
 
 static void
 server_fwd_fail(struct dnsd *d, struct server_pending *p)
@@ -222,8 +266,33 @@ server_fwd_fail(struct dnsd *d, struct server_pending *p)
 		    (const struct sockaddr *)&p->from, p->fromlen,
 		    server_rbuf + 2, (size_t)n);
 	}
-	free(p->query);
-	memset(p, 0, sizeof(*p));
+	server_pending_free(d, p);
+}
+
+/* Sequential strategy: the next recursor that takes the query, else
+ * SERVFAIL. */
+static void
+server_fwd_next(struct dnsd *d, struct server_pending *p)
+{
+	for (;;) {
+		if (++p->recursor >= d->conf.nrecursors) {
+			server_fwd_fail(d, p);
+			return;
+		}
+		if (server_fwd_send(d, p) == 0)
+			return;
+	}
+}
+
+static void
+server_fwd_relay(struct dnsd *d, struct server_pending *p, uint8_t *resp,
+    size_t len)
+{
+	resp[0] = (uint8_t)(p->client_id >> 8);
+	resp[1] = (uint8_t)p->client_id;
+	server_reply(d, p->client_fd, p->tcp,
+	    (const struct sockaddr *)&p->from, p->fromlen, resp, len);
+	server_pending_free(d, p);
 }
 
 static void
@@ -237,10 +306,14 @@ server_forward(struct dnsd *d, int fd, bool tcp, const struct sockaddr *from,
 			p = &d->pending[i];
 			break;
 		}
-	if (p == NULL || (p->query = malloc(len)) == NULL) {
+	if (p == NULL || (p->qbuf = malloc(len + 2)) == NULL) {
 		d->stats_dropped++;
 		return;
 	}
+	p->up_fd = -1;
+	p->qbuf[0] = (uint8_t)(len >> 8);
+	p->qbuf[1] = (uint8_t)len;
+	p->query = p->qbuf + 2;
 	memcpy(p->query, q, len);
 	p->used = true;
 	p->qlen = len;
@@ -255,11 +328,10 @@ server_forward(struct dnsd *d, int fd, bool tcp, const struct sockaddr *from,
 	}
 	p->recursor = 0;
 	d->stats_forwarded++;
-	while (server_fwd_send(d, p) != 0)
-		if (++p->recursor >= d->conf.nrecursors) {
-			server_fwd_fail(d, p);
-			return;
-		}
+	if (server_fwd_send(d, p) != 0) {
+		p->recursor = (size_t)-1;
+		server_fwd_next(d, p);
+	}
 }
 
 static void
@@ -282,22 +354,77 @@ server_fwd_reply(struct dnsd *d, int fd)
 			struct server_pending *p = &d->pending[i];
 			const struct sockaddr_storage *rs;
 
-			if (!p->used || p->our_id != id)
+			if (!p->used || p->tcp || p->our_id != id)
 				continue;
 			/* Only the recursor we asked may answer. */
 			rs = &d->conf.recursor[p->recursor];
 			if (fl != d->conf.recursor_len[p->recursor] ||
 			    memcmp(&from, rs, fl) != 0)
 				break;
-			server_rbuf[2] = (uint8_t)(p->client_id >> 8);
-			server_rbuf[3] = (uint8_t)p->client_id;
-			server_reply(d, p->client_fd, p->tcp,
-			    (const struct sockaddr *)&p->from, p->fromlen,
-			    server_rbuf + 2, (size_t)r);
-			free(p->query);
-			memset(p, 0, sizeof(*p));
+			server_fwd_relay(d, p, server_rbuf + 2, (size_t)r);
 			break;
 		}
+	}
+}
+
+static struct server_pending *
+server_up_find(struct dnsd *d, int fd)
+{
+	for (size_t i = 0; i < SERVER_MAX_PENDING; i++)
+		if (d->pending[i].used && d->pending[i].up_fd == fd)
+			return &d->pending[i];
+	return NULL;
+}
+
+/* The upstream TCP connection is writable: send the query, then read. */
+static void
+server_up_write(struct dnsd *d, struct server_pending *p)
+{
+	while (p->up_off < p->qlen + 2) {
+		ssize_t w = send(p->up_fd, p->qbuf + p->up_off,
+		    p->qlen + 2 - p->up_off, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			server_fwd_next(d, p);
+			return;
+		}
+		p->up_off += (size_t)w;
+	}
+	p->up_sent = true;
+	server_watch(d, p->up_fd, POLLIN);
+}
+
+static void
+server_up_read(struct dnsd *d, struct server_pending *p)
+{
+	if (p->resp == NULL && (p->resp = malloc(SERVER_BUF + 2)) == NULL) {
+		server_fwd_fail(d, p);
+		return;
+	}
+	for (;;) {
+		ssize_t r = recv(p->up_fd, p->resp + p->resplen,
+		    SERVER_BUF + 2 - p->resplen, 0);
+		size_t  want;
+
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (r <= 0) {
+			server_fwd_next(d, p);
+			return;
+		}
+		p->resplen += (size_t)r;
+		if (p->resplen < 2)
+			continue;
+		want = (size_t)(p->resp[0] << 8 | p->resp[1]);
+		if (p->resplen < want + 2)
+			continue;
+		if (want < 12 || (p->resp[2] << 8 | p->resp[3]) != p->our_id) {
+			server_fwd_next(d, p);
+			return;
+		}
+		server_fwd_relay(d, p, p->resp + 2, want);
+		return;
 	}
 }
 
@@ -487,7 +614,8 @@ server_tcp_read(struct dnsd *d, size_t idx)
 void
 server_readable(struct dnsd *d, int fd)
 {
-	size_t idx;
+	size_t                 idx;
+	struct server_pending *p;
 
 	for (size_t i = 0; i < d->nudp; i++)
 		if (d->udp[i] == fd) {
@@ -503,18 +631,30 @@ server_readable(struct dnsd *d, int fd)
 		server_fwd_reply(d, fd);
 		return;
 	}
-	if (server_tcp_find(d, fd, &idx) != NULL)
+	if (server_tcp_find(d, fd, &idx) != NULL) {
 		server_tcp_read(d, idx);
+		return;
+	}
+	if ((p = server_up_find(d, fd)) != NULL) {
+		if (p->up_sent)
+			server_up_read(d, p);
+		else
+			server_up_write(d, p);
+	}
 }
 
 void
 server_writable(struct dnsd *d, int fd)
 {
-	size_t             idx;
-	struct server_tcp *c = server_tcp_find(d, fd, &idx);
+	size_t                 idx;
+	struct server_tcp     *c = server_tcp_find(d, fd, &idx);
+	struct server_pending *p;
 
-	if (c == NULL)
+	if (c == NULL) {
+		if ((p = server_up_find(d, fd)) != NULL && !p->up_sent)
+			server_up_write(d, p);
 		return;
+	}
 	if (server_tcp_flush(c) != 0)
 		server_tcp_drop(d, idx);
 	else
@@ -530,15 +670,8 @@ server_tick(struct dnsd *d, uint64_t now_ms)
 	for (size_t i = 0; i < SERVER_MAX_PENDING; i++) {
 		struct server_pending *p = &d->pending[i];
 
-		if (!p->used || p->deadline_ms > now_ms)
-			continue;
-		/* Sequential strategy: the next recursor, then SERVFAIL. */
-		do {
-			if (++p->recursor >= d->conf.nrecursors) {
-				server_fwd_fail(d, p);
-				break;
-			}
-		} while (server_fwd_send(d, p) != 0);
+		if (p->used && p->deadline_ms <= now_ms)
+			server_fwd_next(d, p);
 	}
 }
 
@@ -563,6 +696,10 @@ server_pollfds(struct dnsd *d, struct pollfd *pfd, size_t max)
 	for (size_t i = 0; i < d->ntcp; i++)
 		SERVER_ADD(d->tcp[i].fd, POLLIN |
 		    (d->tcp[i].outoff < d->tcp[i].outlen ? POLLOUT : 0));
+	for (size_t i = 0; i < SERVER_MAX_PENDING; i++)
+		if (d->pending[i].used && d->pending[i].up_fd >= 0)
+			SERVER_ADD(d->pending[i].up_fd,
+			    d->pending[i].up_sent ? POLLIN : POLLOUT);
 #undef SERVER_ADD
 	return n;
 }
@@ -570,7 +707,8 @@ server_pollfds(struct dnsd *d, struct pollfd *pfd, size_t max)
 int
 server_run(struct dnsd *d, volatile sig_atomic_t *stop)
 {
-	struct pollfd pfd[2 * SERVER_MAX_SOCKS + 2 + SERVER_MAX_TCP];
+	struct pollfd pfd[2 * SERVER_MAX_SOCKS + 2 + SERVER_MAX_TCP +
+	    SERVER_MAX_PENDING];
 
 	while (!*stop) {
 		size_t n = server_pollfds(d, pfd, sizeof(pfd) / sizeof(pfd[0]));

@@ -81,6 +81,12 @@ def dnsd(tmp_path):
     d.stop()
 
 
+def add_big(doc, n=300):
+    for i in range(n):
+        doc["Nodes"].append({"Node": "b%d" % i, "Address": "10.2.%d.%d" % (i // 200, i % 200 + 1)})
+        doc["Services"].append({"Node": "b%d" % i, "Service": "big", "Port": 80})
+
+
 def addrs(m):
     return sorted(r.address for rr in m.answer for r in rr
                   if rr.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA))
@@ -117,11 +123,7 @@ def test_truncation_sets_tc_and_tcp_has_all(dnsd):
 
 
 def test_truncation_with_big_service(tmp_path):
-    def edit(doc):
-        for i in range(300):
-            doc["Nodes"].append({"Node": "b%d" % i, "Address": "10.2.%d.%d" % (i // 200, i % 200 + 1)})
-            doc["Services"].append({"Node": "b%d" % i, "Service": "big", "Port": 80})
-    d = Dnsd(tmp_path, edit)
+    d = Dnsd(tmp_path, add_big)
     try:
         for size in (512, 1232, 4096):
             q = dns.message.make_query("big.service.consul", "SRV", use_edns=True, payload=size)
@@ -216,8 +218,10 @@ def test_tcp_pipelined_queries(dnsd):
 
 
 def test_forwarding_to_recursors(tmp_path):
-    upstream = Dnsd(tmp_path, lambda d: d["config"].update(
-        domain="example.", alt_domain=""))
+    def upstream_edit(d):
+        d["config"].update(domain="example.", alt_domain="")
+        add_big(d)
+    upstream = Dnsd(tmp_path, upstream_edit)
     front = Dnsd(tmp_path, lambda d: d["config"].update(
         recursors=[upstream.ip + ":8600"],
         dns_config=dict(d["config"]["dns_config"], recursor_timeout="300ms")))
@@ -226,8 +230,19 @@ def test_forwarding_to_recursors(tmp_path):
         assert m.rcode() == dns.rcode.NOERROR and len(m.answer[0]) == 5
         m = front.ask("web.service.consul")
         assert m.flags & dns.flags.RA  # recursion available now
+        # Too big for UDP upstream: TC relayed; over TCP it all comes
+        # through, because a TCP client's query goes upstream over TCP.
+        m = front.ask("big.service.example", "SRV", edns=None)
+        assert m.flags & dns.flags.TC
+        m = front.ask("big.service.example", "SRV", tcp=True)
+        assert len(m.answer[0]) == 300 and not m.flags & dns.flags.TC
+        q = dns.message.make_query("big.service.example", "A", use_edns=False)
+        m, used_tcp = dns.query.udp_with_fallback(q, front.ip, port=8600, timeout=3)
+        assert used_tcp and len(addrs(m)) == 300
         upstream.stop()
         m = front.ask("web.service.example", timeout=3)
+        assert m.rcode() == dns.rcode.SERVFAIL
+        m = front.ask("web.service.example", tcp=True, timeout=3)
         assert m.rcode() == dns.rcode.SERVFAIL
     finally:
         if upstream.proc.poll() is None:
