@@ -26,6 +26,7 @@
  */
 #include <sys/types.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +371,42 @@ answer_cname_fallback(struct answer *a, size_t n, uint32_t ttl)
 	return false;
 }
 
+/*
+ * An A query also gets the instances' IPv6 addresses in Additional, and an
+ * AAAA query the IPv4 ones (Consul's rule), so a dual-stack client learns
+ * both in one round trip.  As many as answers may be (the UDP count limit,
+ * a_record_limit); whatever does not fit is left out without TC.
+ */
+static void
+answer_other_family(struct answer *a, size_t n, uint32_t ttl)
+{
+	struct dnsd *d = a->d;
+	uint8_t      fam = a->q->qtype == DNS_T_A ? 6 : 4;
+	size_t       cap = SIZE_MAX, added = 0;
+	const struct view_addr *seen[ANSWER_UDP_HARD_LIMIT * 4];
+
+	if (a->udp_max_answers != 0)
+		cap = a->udp_max_answers;
+	if (d->conf.a_record_limit != 0 && d->conf.a_record_limit < cap)
+		cap = d->conf.a_record_limit;
+	if (cap > sizeof(seen) / sizeof(seen[0]))
+		cap = sizeof(seen) / sizeof(seen[0]);
+	for (size_t i = 0; i < n && added < cap; i++) {
+		const struct view_addr *ad = answer_inst_addr(d->cand[i]);
+		bool                    dup = false;
+
+		if (ad->family != fam)
+			continue;
+		for (size_t k = 0; k < added && !dup; k++)
+			dup = memcmp(seen[k]->ip, ad->ip, 16) == 0;
+		if (dup)
+			continue;
+		if (!answer_rr_addr(a, &a->q->qname, ad, ttl, &a->ar))
+			break;
+		seen[added++] = ad;
+	}
+}
+
 static void
 answer_service_addrs(struct answer *a, size_t n, uint32_t ttl)
 {
@@ -406,6 +443,8 @@ answer_service_addrs(struct answer *a, size_t n, uint32_t ttl)
 	}
 	if (a->an == 0 && !a->tc && !answer_cname_fallback(a, n, ttl))
 		answer_negative(a, DNS_R_NOERROR);
+	if (a->q->qtype == DNS_T_A || a->q->qtype == DNS_T_AAAA)
+		answer_other_family(a, n, ttl);
 }
 
 /* The SRV target of an instance and, when it is ours, its address. */

@@ -362,6 +362,22 @@ test_alt_domain(void **state)
 }
 
 static void
+test_other_family_additional(void **state)
+{
+	ldns_pkt *r = ask("dual.service.consul", LDNS_RR_TYPE_A, 1232, false);
+
+	(void)state;
+	assert_int_equal(count(r, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_A), 1);
+	assert_int_equal(count(r, LDNS_SECTION_ADDITIONAL, LDNS_RR_TYPE_AAAA), 1);
+	ldns_pkt_free(r);
+	r = ask("web6.service.consul", LDNS_RR_TYPE_A, 1232, false);
+	assert_int_equal(ldns_pkt_ancount(r), 0);
+	assert_true(has_soa(r));
+	assert_int_equal(count(r, LDNS_SECTION_ADDITIONAL, LDNS_RR_TYPE_AAAA), 1);
+	ldns_pkt_free(r);
+}
+
+static void
 test_hostname_cname(void **state)
 {
 	ldns_pkt *r = ask("ext.service.consul", LDNS_RR_TYPE_A, 1232, false);
@@ -686,6 +702,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_addr_apex_ptr, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_alt_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_family_additional,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostname_cname, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_outside_domain, setup,
