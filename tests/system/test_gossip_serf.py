@@ -2,7 +2,7 @@
 gossipd against a stock Debian `serf agent`: the proof that tribune's gossip
 is memberlist/serf's protocol and not a private one.
 
-Each process gets its own loopback address (127.0.0.x) and port 7946.
+Each process gets its own loopback address (127.0.2.x, a range the other suites leave alone) and port 7946.
 tribune's side runs tribune-gossipd standalone with its control socket
 (-ctl), which answers `members`, `events`, `event NAME PAYLOAD`, `leave`...
 The last test runs a whole `tribune agent` and talks to it over HTTP, the
@@ -182,10 +182,10 @@ def all_alive(view, names):
 
 
 def test_join_both_ways_and_tags(cluster):
-    s1 = cluster.serf("s1", "127.0.0.21")
-    t1 = cluster.tribune("t1", "127.0.0.22", join="127.0.0.21")  # tribune -> serf
-    t2 = cluster.tribune("t2", "127.0.0.23")
-    assert s1.run("join", "127.0.0.23:7946").returncode == 0      # serf -> tribune
+    s1 = cluster.serf("s1", "127.0.2.21")
+    t1 = cluster.tribune("t1", "127.0.2.22", join="127.0.2.21")  # tribune -> serf
+    t2 = cluster.tribune("t2", "127.0.2.23")
+    assert s1.run("join", "127.0.2.23:7946").returncode == 0      # serf -> tribune
     names = ["s1", "t1", "t2"]
     for v in (s1, t1, t2):
         assert wait_for(lambda: all_alive(v, names)), (v.name, v.members())
@@ -202,10 +202,10 @@ def test_join_both_ways_and_tags(cluster):
 
 
 def test_kill9_detected_both_ways(cluster):
-    s1 = cluster.serf("s1", "127.0.0.31")
-    s2 = cluster.serf("s2", "127.0.0.32", join="127.0.0.31")
-    t1 = cluster.tribune("t1", "127.0.0.33", join="127.0.0.31")
-    t2 = cluster.tribune("t2", "127.0.0.34", join="127.0.0.31")
+    s1 = cluster.serf("s1", "127.0.2.31")
+    s2 = cluster.serf("s2", "127.0.2.32", join="127.0.2.31")
+    t1 = cluster.tribune("t1", "127.0.2.33", join="127.0.2.31")
+    t2 = cluster.tribune("t2", "127.0.2.34", join="127.0.2.31")
     names = ["s1", "s2", "t1", "t2"]
     for v in (s1, s2, t1, t2):
         assert wait_for(lambda: all_alive(v, names)), (v.name, v.members())
@@ -218,10 +218,10 @@ def test_kill9_detected_both_ways(cluster):
 
 
 def test_graceful_leave_both_ways(cluster):
-    s1 = cluster.serf("s1", "127.0.0.41")
-    s2 = cluster.serf("s2", "127.0.0.42", join="127.0.0.41")
-    t1 = cluster.tribune("t1", "127.0.0.43", join="127.0.0.41")
-    t2 = cluster.tribune("t2", "127.0.0.44", join="127.0.0.41")
+    s1 = cluster.serf("s1", "127.0.2.41")
+    s2 = cluster.serf("s2", "127.0.2.42", join="127.0.2.41")
+    t1 = cluster.tribune("t1", "127.0.2.43", join="127.0.2.41")
+    t2 = cluster.tribune("t2", "127.0.2.44", join="127.0.2.41")
     names = ["s1", "s2", "t1", "t2"]
     for v in (s1, t1):
         assert wait_for(lambda: all_alive(v, names))
@@ -239,9 +239,9 @@ def test_user_events_both_ways(cluster, tmp_path):
     script = tmp_path / "handler.sh"
     script.write_text('#!/bin/sh\necho "$SERF_USER_EVENT $(cat)" >> %s\n' % out)
     script.chmod(0o755)
-    s1 = cluster.serf("s1", "127.0.0.51", handler="user=" + str(script))
-    t1 = cluster.tribune("t1", "127.0.0.52", join="127.0.0.51")
-    t2 = cluster.tribune("t2", "127.0.0.53", join="127.0.0.51")
+    s1 = cluster.serf("s1", "127.0.2.51", handler="user=" + str(script))
+    t1 = cluster.tribune("t1", "127.0.2.52", join="127.0.2.51")
+    t2 = cluster.tribune("t2", "127.0.2.53", join="127.0.2.51")
     for v in (s1, t1, t2):
         assert wait_for(lambda: all_alive(v, ["s1", "t1", "t2"]))
     assert s1.run("event", "-coalesce=false", "deploy", "v42").returncode == 0
@@ -259,24 +259,24 @@ def test_user_events_both_ways(cluster, tmp_path):
 
 
 def test_encryption_and_wrong_key(cluster):
-    s1 = cluster.serf("s1", "127.0.0.61", key=KEY)
-    t1 = cluster.tribune("t1", "127.0.0.62", key=KEY, join="127.0.0.61")
+    s1 = cluster.serf("s1", "127.0.2.61", key=KEY)
+    t1 = cluster.tribune("t1", "127.0.2.62", key=KEY, join="127.0.2.61")
     assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
     assert wait_for(lambda: all_alive(t1, ["s1", "t1"]))
     assert s1.run("event", "secret", "x").returncode == 0
     assert wait_for(lambda: [e for e in t1.events() if e["name"] == "secret"])
-    t2 = cluster.tribune("t2", "127.0.0.63", key=KEY2, join="127.0.0.61")
-    t3 = cluster.tribune("t3", "127.0.0.64", join="127.0.0.61")  # plaintext
+    t2 = cluster.tribune("t2", "127.0.2.63", key=KEY2, join="127.0.2.61")
+    t3 = cluster.tribune("t3", "127.0.2.64", join="127.0.2.61")  # plaintext
     time.sleep(3)
     assert "t2" not in s1.members() and "t3" not in s1.members()
     assert "s1" not in t2.members() and "s1" not in t3.members()
     assert all_alive(s1, ["s1", "t1"])
     # serf joining a tribune agent with another key fails too
-    assert s1.run("join", "127.0.0.63:7946").returncode != 0
+    assert s1.run("join", "127.0.2.63:7946").returncode != 0
 
 
 def test_five_tribune_one_killed_with_loss(cluster):
-    ips = ["127.0.0.7%d" % i for i in range(1, 6)]
+    ips = ["127.0.2.7%d" % i for i in range(1, 6)]
     ts = [cluster.tribune("n%d" % i, ip, join=ips[0] if i else None, drop=5)
           for i, ip in enumerate(ips)]
     names = [t.name for t in ts]
@@ -300,12 +300,12 @@ def test_five_tribune_one_killed_with_loss(cluster):
 
 
 def test_restart_rejoins_from_snapshot(cluster):
-    s1 = cluster.serf("s1", "127.0.0.81")
-    t1 = cluster.tribune("t1", "127.0.0.82", join="127.0.0.81", data=True)
+    s1 = cluster.serf("s1", "127.0.2.81")
+    t1 = cluster.tribune("t1", "127.0.2.82", join="127.0.2.81", data=True)
     assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
     t1.p.send_signal(signal.SIGKILL)
     assert wait_for(lambda: s1.status("t1") == "failed", 30)
-    t1b = cluster.tribune("t1", "127.0.0.82", data=True)  # no -join
+    t1b = cluster.tribune("t1", "127.0.2.82", data=True)  # no -join
     assert wait_for(lambda: s1.status("t1") == "alive", 15)
     assert wait_for(lambda: t1b.status("s1") == "alive")
 
@@ -321,19 +321,19 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     """A whole `tribune agent` (supervisor + gossipd) and serf."""
     if not os.path.exists(TRIBUNE):
         pytest.skip("no tribune binary")
-    s1 = cluster.serf("s1", "127.0.0.91")
+    s1 = cluster.serf("s1", "127.0.2.91")
     data = tmp_path / "a1"
     log = open(tmp_path / "a1.log", "w")
     p = subprocess.Popen([TRIBUNE, "agent", "-node", "a1", "-bind",
-                          "127.0.0.92", "-client", "127.0.0.92",
+                          "127.0.2.92", "-client", "127.0.2.92",
                           "-serf-lan-port", "7946", "-data-dir", str(data),
-                          "-join", "127.0.0.91"],
+                          "-join", "127.0.2.91"],
                          stdout=log, stderr=subprocess.STDOUT)
     cluster.procs.append(p)
     assert wait_for(lambda: s1.status("a1") == "alive", 20)
     assert s1.members()["a1"]["tags"]["role"] == "node"
     try:
-        st, body = http("127.0.0.92:8500", "/v1/agent/members")
+        st, body = http("127.0.2.92:8500", "/v1/agent/members")
     except Exception as e:  # httpd's gossip endpoints not there yet
         pytest.skip("no /v1/agent/members: %s" % e)
     members = {m["Name"]: m for m in json.loads(body)}
@@ -341,7 +341,7 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     assert s1.run("event", "-coalesce=false", "ping", "pong").returncode == 0
 
     def got_event():
-        _, b = http("127.0.0.92:8500", "/v1/event/list")
+        _, b = http("127.0.2.92:8500", "/v1/event/list")
         return [e for e in json.loads(b) if e["Name"] == "ping"]
     ev = wait_for(got_event)
     assert ev and base64.b64decode(ev[0]["Payload"]) == b"pong"
