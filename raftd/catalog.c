@@ -1338,6 +1338,18 @@ cat_f_match(struct cat_lex *l)
 		f->neg = true;
 		cat_lex_next(l);
 	}
+	if (cat_lex_is(l, "in") && f->npath == 1) {
+		/* A bare word before `in` was the value, not a selector. */
+		f->value = f->path[0];
+		free(f->path);
+		f->path = NULL;
+		f->npath = 0;
+		f->op = F_IN;
+		cat_lex_next(l);
+		if (cat_f_sel(l, f) != 0)
+			goto fail;
+		return f;
+	}
 	if (cat_lex_is(l, "==") && !f->neg)
 		f->op = F_EQ;
 	else if (cat_lex_is(l, "!=") && !f->neg)
