@@ -421,7 +421,7 @@ api_health_info(struct checkd *cd, const struct svc *s, const char **agg)
 	for (struct chk *c = cd->chks; c != NULL; c = c->next)
 		if (c->service_id == NULL || strcmp(c->service_id, s->id) == 0)
 			json_array_append_new(checks, state_health_check(cd, c));
-	*agg = state_aggregate(cd, s->id, true, &maint);
+	*agg = state_aggregate(cd, s->id, true, NULL, &maint);
 	if (maint)
 		*agg = "maintenance";
 	return json_pack("{s:s,s:o,s:o}", "AggregatedStatus", *agg, "Service",

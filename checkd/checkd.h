@@ -154,9 +154,10 @@ void        state_set(struct checkd *, struct chk *, const char *status,
                 const char *output);
 json_t     *state_agent_service(struct checkd *, const struct svc *);
 json_t     *state_health_check(struct checkd *, const struct chk *);
-/* Worst status of a service's checks (and node checks when node). */
+/* Worst status of a service's checks (and node checks when node),
+ * leaving out check skip (an alias does not mirror itself). */
 const char *state_aggregate(struct checkd *, const char *service_id,
-                bool node, bool *maint);
+                bool node, const char *skip, bool *maint);
 /* Caps s to max bytes, keeping the head (http) or tail (script). */
 char       *state_cap(const char *s, size_t len, size_t max, bool tail);
 void        state_free(struct checkd *);

@@ -112,7 +112,7 @@ sched_alias(struct checkd *cd, struct chk *c)
 
 	if (target == NULL) {
 		/* alias_node alone: this node's checks. */
-		st = state_aggregate(cd, "", true, &maint);
+		st = state_aggregate(cd, "", true, c->id, &maint);
 		state_set(cd, c, maint ? "critical" : st, "");
 		return;
 	}
@@ -122,7 +122,7 @@ sched_alias(struct checkd *cd, struct chk *c)
 		state_set(cd, c, "critical", out);
 		return;
 	}
-	st = state_aggregate(cd, target, true, &maint);
+	st = state_aggregate(cd, target, true, c->id, &maint);
 	if (maint)
 		st = "critical";
 	state_set(cd, c, st, strcmp(st, "passing") == 0 ?

@@ -364,7 +364,7 @@ state_rank(const char *status)
 
 const char *
 state_aggregate(struct checkd *cd, const char *service_id, bool node,
-    bool *maint)
+    const char *skip, bool *maint)
 {
 	int worst = 0;
 
@@ -372,6 +372,8 @@ state_aggregate(struct checkd *cd, const char *service_id, bool node,
 	for (struct chk *c = cd->chks; c != NULL; c = c->next) {
 		if (c->service_id == NULL ? !node :
 		    strcmp(c->service_id, service_id) != 0)
+			continue;
+		if (skip != NULL && strcmp(c->id, skip) == 0)
 			continue;
 		if (strcmp(c->id, CHECKD_NODE_MAINT) == 0 ||
 		    strncmp(c->id, CHECKD_SERVICE_MAINT,
