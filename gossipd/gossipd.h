@@ -188,6 +188,8 @@ struct wire_query {
 	char           name[GD_NAME_MAX];
 	char           src_node[GD_NAME_MAX];
 	struct gd_addr addr;
+	uint8_t        payload[GD_PAYLOAD_MAX];
+	size_t         payload_len;
 };
 
 const char *wire_strerror(int err);
@@ -270,9 +272,15 @@ int  wire_enc_serf_pp(struct gd_buf *b, const struct wire_serf_pp *m);
 int  wire_dec_serf_pp(const uint8_t *p, size_t n, struct wire_serf_pp *m);
 void wire_serf_pp_free(struct wire_serf_pp *m);
 int  wire_dec_query(const uint8_t *p, size_t n, struct wire_query *m);
-/* query response {Flags, From, ID, LTime, Payload nil} with 05 type byte */
+/* query response {Flags, From, ID, LTime, Payload} with 05 type byte */
 int  wire_enc_response(struct gd_buf *b, const struct wire_query *q,
-     uint32_t flags, const char *from);
+     uint32_t flags, const char *from, const uint8_t *payload, size_t n);
+/* serf keyring queries: request 07 {Key}, response 08 {Keys, Message,
+ * PrimaryKey, Result}; keys travel base64 in responses */
+int  wire_dec_key_request(const uint8_t *p, size_t n, uint8_t *key,
+     size_t *klen);
+int  wire_enc_key_response(struct gd_buf *b, const struct gd_keyring *kr,
+     bool list, const char *msg, bool result);
 
 /*
  * Consul's user event, the payload of serf event "consul:event:<name>":

@@ -257,6 +257,82 @@ serf_event(struct gd *g, const struct wire_event *e)
 	return true;
 }
 
+/*
+ * serf's keyring queries (`serf keys`): install, use, remove, list.  Every
+ * member answers; the operator's agent counts the answers.
+ */
+static void
+serf_internal_query(struct gd *g, const struct wire_query *q)
+{
+	struct gd_keyring *kr = &g->cfg.keyring;
+	struct gd_buf      kb = { 0 }, b = { 0 };
+	uint8_t            key[32];
+	size_t             kl = 0;
+	const char        *name = q->name + 6, *msg = "";
+	bool               ok = true, list = false;
+	int                at = -1;
+
+	if (strcmp(name, "list-keys") == 0) {
+		list = true;
+	} else if (strcmp(name, "install-key") == 0 ||
+	    strcmp(name, "use-key") == 0 || strcmp(name, "remove-key") == 0) {
+		if (wire_dec_key_request(q->payload, q->payload_len, key, &kl) != 0 ||
+		    (kl != 16 && kl != 24 && kl != 32)) {
+			ok = false;
+			msg = "Failed to decode key request";
+			goto reply;
+		}
+		for (int i = 0; i < kr->n; i++)
+			if (kr->klen[i] == kl && memcmp(kr->key[i], key, kl) == 0)
+				at = i;
+		if (kr->n == 0) {
+			ok = false;
+			msg = "No keyring to modify (encryption not enabled)";
+		} else if (name[0] == 'i') {
+			if (at < 0 && kr->n < GD_KEYS_MAX) {
+				memcpy(kr->key[kr->n], key, kl);
+				kr->klen[kr->n++] = (uint8_t)kl;
+			} else if (at < 0) {
+				ok = false;
+				msg = "keyring full";
+			}
+		} else if (name[0] == 'u') {
+			if (at < 0) {
+				ok = false;
+				msg = "Requested key is not in the keyring";
+			} else if (at > 0) {
+				uint8_t t[32], tl = kr->klen[0];
+				memcpy(t, kr->key[0], 32);
+				memcpy(kr->key[0], kr->key[at], 32);
+				kr->klen[0] = kr->klen[at];
+				memcpy(kr->key[at], t, 32);
+				kr->klen[at] = tl;
+			}
+		} else {
+			if (at == 0) {
+				ok = false;
+				msg = "Removing the primary key is not allowed";
+			} else if (at > 0) {
+				memmove(kr->key[at], kr->key[at + 1],
+				    (size_t)(kr->n - at - 1) * 32);
+				memmove(&kr->klen[at], &kr->klen[at + 1],
+				    (size_t)(kr->n - at - 1));
+				kr->n--;
+			}
+		}
+	} else {
+		return; /* _serf_ping is answered by the ack; conflict: no opinion */
+	}
+reply:
+	wire_enc_key_response(&kb, kr, list, msg, ok);
+	if (!kb.err)
+		wire_enc_response(&b, q, 0, g->m[0].name, kb.p, kb.len);
+	if (!kb.err && !b.err)
+		swim_send_user(g, &q->addr, b.p, b.len);
+	wire_buf_free(&kb);
+	wire_buf_free(&b);
+}
+
 static bool
 serf_query(struct gd *g, const struct wire_query *q)
 {
@@ -269,11 +345,13 @@ serf_query(struct gd *g, const struct wire_query *q)
 	g->qbuf[slot].id = q->id;
 	if ((q->flags & 1) && q->addr.len) {
 		struct gd_buf b = { 0 };
-		wire_enc_response(&b, q, 1, g->m[0].name);
+		wire_enc_response(&b, q, 1, g->m[0].name, NULL, 0);
 		if (!b.err)
 			swim_send_user(g, &q->addr, b.p, b.len);
 		wire_buf_free(&b);
 	}
+	if (strncmp(q->name, "_serf_", 6) == 0 && q->addr.len)
+		serf_internal_query(g, q);
 	return true;
 }
 

@@ -1517,6 +1517,7 @@ static const struct fdesc query_fd[] = {
 	FD(struct wire_query, "ID", FK_U32, id),
 	FD(struct wire_query, "LTime", FK_U64, ltime),
 	FD(struct wire_query, "Name", FK_STR, name),
+	FDB(struct wire_query, "Payload", payload, payload_len),
 	FD(struct wire_query, "Port", FK_U16, addr.port),
 	FD(struct wire_query, "SourceNode", FK_STR, src_node),
 };
@@ -1530,7 +1531,7 @@ wire_dec_query(const uint8_t *p, size_t n, struct wire_query *m)
 
 int
 wire_enc_response(struct gd_buf *b, const struct wire_query *q, uint32_t flags,
-    const char *from)
+    const char *from, const uint8_t *payload, size_t n)
 {
 	msgpack_packer pk;
 
@@ -1542,7 +1543,60 @@ wire_enc_response(struct gd_buf *b, const struct wire_query *q, uint32_t flags,
 	pk_kv_u(&pk, "ID", q->id);
 	pk_kv_u(&pk, "LTime", q->ltime);
 	pk_str(&pk, "Payload");
-	msgpack_pack_nil(&pk);
+	if (payload)
+		pk_raw(&pk, payload, n);
+	else
+		msgpack_pack_nil(&pk);
+	return b->err;
+}
+
+int
+wire_dec_key_request(const uint8_t *p, size_t n, uint8_t *key, size_t *klen)
+{
+	struct {
+		uint8_t k[32];
+		size_t  l;
+	} t;
+	static const struct fdesc fd[] = { { "Key", FK_BYTES, 0, 32,
+		offsetof(__typeof__(t), l) } };
+	int rc;
+
+	if (n < 1 || p[0] != 7)
+		return WIRE_EMALFORMED;
+	memset(&t, 0, sizeof(t));
+	if ((rc = dec_whole(p + 1, n - 1, fd, 1, &t)) != 0)
+		return rc;
+	memcpy(key, t.k, t.l);
+	*klen = t.l;
+	return 0;
+}
+
+int
+wire_enc_key_response(struct gd_buf *b, const struct gd_keyring *kr, bool list,
+    const char *msg, bool result)
+{
+	msgpack_packer pk;
+	char           k64[64];
+
+	put_type(b, 8);
+	pk_init(&pk, b);
+	msgpack_pack_map(&pk, 4);
+	pk_str(&pk, "Keys");
+	if (list && kr->n) {
+		msgpack_pack_array(&pk, (size_t)kr->n);
+		for (int i = 0; i < kr->n; i++) {
+			EVP_EncodeBlock((unsigned char *)k64, kr->key[i], kr->klen[i]);
+			pk_str(&pk, k64);
+		}
+	} else {
+		msgpack_pack_nil(&pk);
+	}
+	pk_kv_str(&pk, "Message", msg);
+	k64[0] = 0;
+	if (list && kr->n)
+		EVP_EncodeBlock((unsigned char *)k64, kr->key[0], kr->klen[0]);
+	pk_kv_str(&pk, "PrimaryKey", k64);
+	pk_kv_bool(&pk, "Result", result);
 	return b->err;
 }
 

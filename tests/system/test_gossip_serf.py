@@ -347,3 +347,20 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     assert ev and base64.b64decode(ev[0]["Payload"]) == b"pong"
     p.send_signal(signal.SIGTERM)  # a client leaves on terminate
     assert wait_for(lambda: s1.status("a1") == "left", 10)
+
+
+def test_key_rotation_and_query(cluster):
+    s1 = cluster.serf("s1", "127.0.2.101", key=KEY)
+    t1 = cluster.tribune("t1", "127.0.2.102", key=KEY, join="127.0.2.101")
+    assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
+    r = s1.run("keys", "-list")
+    assert KEY + "  [2/2]" in r.stdout, r.stdout
+    assert s1.run("keys", "-install", KEY2).returncode == 0
+    assert s1.run("keys", "-use", KEY2).returncode == 0
+    assert s1.run("keys", "-remove", KEY).returncode == 0
+    r = s1.run("keys", "-list")
+    assert KEY2 + "  [2/2]" in r.stdout and KEY not in r.stdout, r.stdout
+    time.sleep(2)  # gossip now runs on the new key only
+    assert all_alive(s1, ["s1", "t1"]) and all_alive(t1, ["s1", "t1"])
+    r = s1.run("query", "-timeout", "2s", "hello")
+    assert "Ack from 't1'" in r.stdout, r.stdout
