@@ -8,10 +8,11 @@
  * pub/sub is lossy.  dnsd marks the view stale when an event names
  * "nodes", "services" or "checks", or when a tick's index is above the
  * newest it has seen (an event was lost, or raftd restarted), and then
- * fetches the whole catalog with one raft.catalog_read {what = "dump"} and
- * swaps in the view built from it (catalog_replace).  At most one fetch is
- * in flight; changes during it re-mark the view, so the next fetch follows.
- * Until raftd serves "dump" (status 501) dnsd keeps the view it has.  Row
+ * fetches the whole catalog (fetch.c: one raft.catalog_read "dump", or
+ * the reads httpd uses when raftd has no dump) and swaps in the view built
+ * from it (catalog_replace).  At most one fetch is in flight; changes
+ * during it re-mark the view, so the next fetch follows.  While raftd
+ * serves no catalog (status 501) dnsd keeps the view it has.  Row
  * events, when raftd publishes them, go through catalog_node/service/check
  * instead.
  */
@@ -28,7 +29,6 @@
 #include "msg_raft.h"
 
 #define DNSD_TICK_MS 100
-#define DNSD_DUMP_TIMEOUT_MS 5000
 
 void
 dnsd_init(struct dnsd *d)
@@ -62,6 +62,7 @@ struct dnsd_daemon {
 	bool           fetching;
 	bool           dump_missing; /* raftd answered 501: said once */
 	uint64_t       seen_index;   /* newest index raftd announced */
+	struct fetch   fetch;
 };
 
 static struct dnsd_daemon dnsd_state;
@@ -89,70 +90,39 @@ dnsd_watch(struct dnsd *d, int fd, short events)
 }
 
 static void
-dnsd_on_dump(struct bus *b, int err, const struct proto_env *env, void *arg)
+dnsd_on_view(void *arg, struct view *v, int status)
 {
-	struct dnsd_daemon      *s = arg;
-	struct proto_raft_result r;
-	json_t                  *root;
-	json_error_t             je;
-	struct view             *v;
-	char                     errbuf[256];
+	struct dnsd_daemon *s = arg;
 
-	(void)b;
 	s->fetching = false;
-	if (err != 0 || env == NULL || env->type != PROTO_RAFT_RESULT ||
-	    proto_unpack_raft_result(env, &r) != 0) {
-		log_debug("catalog dump: no answer from raftd (%d)", err);
-		s->stale = true;
-		return;
-	}
-	if (r.status != 200 || r.json == NULL) {
-		if (r.status == 501 && !s->dump_missing)
-			log_info("raftd does not serve the catalog dump yet; "
-			    "the DNS view stays as it is");
-		s->dump_missing = r.status == 501;
-		if (r.status != 501)
+	if (v == NULL) {
+		if (status == 501) {
+			if (!s->dump_missing)
+				log_info("raftd serves no catalog yet; the DNS "
+				    "view stays as it is");
+			s->dump_missing = true;
+		} else {
+			log_debug("catalog fetch failed (%d); retrying", status);
 			s->stale = true;
-		proto_free_raft_result(&r);
+		}
 		return;
 	}
 	s->dump_missing = false;
-	if ((root = json_loads(r.json, 0, &je)) == NULL) {
-		log_warnx("catalog dump: bad JSON: %s", je.text);
-	} else if ((v = view_new()) == NULL ||
-	    catalog_load_json(v, root, errbuf, sizeof(errbuf)) != 0) {
-		log_warnx("catalog dump: %s", v ? errbuf : "no memory");
-		view_free(v);
-	} else {
-		if (v->index == 0)
-			v->index = r.index;
-		catalog_replace(&s->dns, v);
-		log_debug("view: index %llu, %zu nodes, %zu services, "
-		    "%zu checks", (unsigned long long)v->index, v->nnodes,
-		    v->nservices, v->nchecks);
-	}
-	json_decref(root);
-	proto_free_raft_result(&r);
+	catalog_replace(&s->dns, v);
+	log_debug("view: index %llu, %zu nodes, %zu services, %zu checks",
+	    (unsigned long long)v->index, v->nnodes, v->nservices, v->nchecks);
 }
 
 static void
 dnsd_fetch(struct dnsd_daemon *s)
 {
-	struct proto_raft_catalog_read m;
-
 	if (s->fetching || !s->stale)
 		return;
-	memset(&m, 0, sizeof(m));
-	m.what = (char *)(uintptr_t)"dump";
-	m.arg = (char *)(uintptr_t)"";
-	m.query = (char *)(uintptr_t)"{}";
-	m.consistency = RAFT_CONS_STALE; /* DNS default: allow_stale */
 	s->stale = false;
-	if (bus_call_async(s->d->bus, "raftd", PROTO_RAFT_CATALOG_READ, &m,
-	    DNSD_DUMP_TIMEOUT_MS, 0, dnsd_on_dump, s) == 0)
-		s->fetching = true;
-	else
-		s->stale = true;
+	/* Before the call: done() may run inside it when nothing could be
+	 * sent, and clears the flag. */
+	s->fetching = true;
+	fetch_start(&s->fetch, s->d->bus);
 }
 
 static void
@@ -227,6 +197,8 @@ dnsd_daemon_init(struct daemon *dm)
 	if (bus_subscribe(dm->bus, "raftd", "raft.changed", dnsd_on_changed,
 	    s) != 0)
 		log_warnx("cannot subscribe to raftd's changes");
+	s->fetch.done = dnsd_on_view;
+	s->fetch.arg = s;
 	s->stale = true; /* the first view comes from raftd */
 	s->timer = loop_add_timer(dm->loop, DNSD_TICK_MS, 1, dnsd_on_tick, s);
 	return 0;

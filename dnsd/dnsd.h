@@ -14,6 +14,7 @@
  *              name compression and size limits
  *   answer.c   the answer engine: query bytes + view -> response bytes
  *   server.c   UDP and TCP sockets, non-blocking; forwarding to recursors
+ *   fetch.c    the whole catalog from raftd into a new view
  *   dnsd.c     the state, and the daemon frame: config from the
  *              supervisor, sockets in the loop, the view fed from raftd
  *   main.c     main() only: the daemon, or --standalone with a fixture
@@ -217,6 +218,32 @@ void catalog_replace(struct dnsd *d, struct view *v);
  */
 int  catalog_load_json(struct view *v, const struct json_t *root, char *err,
          size_t errlen);
+
+/* --- fetch.c ------------------------------------------------------------- */
+
+struct bus;
+
+/*
+ * One fetch of the whole catalog from raftd into a new view: "dump", or
+ * when raftd answers 501 to it, nodes + health_state/any + services + one
+ * service read per name.  done() runs once, on the loop thread, with the
+ * new view (the callee owns it) or NULL and the HTTP-like status of the
+ * failure (501: raftd serves no catalog yet; 0: no answer).
+ */
+struct fetch {
+	void       (*done)(void *arg, struct view *v, int status);
+	void        *arg;
+	struct bus  *bus;
+	bool         busy, failed, no_dump;
+	size_t       pending;
+	uint64_t     index;
+	int          status;
+	struct json_t *doc;
+};
+
+/* 0 when started; -1 when busy, or when nothing could be sent (done() has
+ * then already run with NULL). */
+int fetch_start(struct fetch *f, struct bus *b);
 
 /* --- server.c ------------------------------------------------------------ */
 
