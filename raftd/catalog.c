@@ -1859,8 +1859,10 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	*json = NULL;
 	*err = NULL;
 	*index = 1;
-	if ((status = cat_query(query, &q, err)) != 0)
+	if ((status = cat_query(query, &q, err)) != 0) {
+		cat_query_free(&q);
 		return status;
+	}
 	c.q = &q;
 	status = 200;
 	if (what == NULL)

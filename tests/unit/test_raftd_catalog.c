@@ -395,6 +395,8 @@ test_filter_expr(void **state)
 	assert_non_null(strstr(j, "\"n1\""));
 	free(j);
 	ASSERT_READ(s, "health_service", "web", "{\"filter\":\"Service.Tags contains nope\"}", "[]");
+	/* A bad filter answers 400 (and frees what the query held). */
+	assert_null(rd(s, "nodes", "", "{\"filter\":\"Node ==\",\"tag\":[\"x\"],\"node-meta\":[\"a:b\"]}", NULL));
 	/* Syntax errors are refused, never crash. */
 	static const char *bad[] = { "Node ==", "== x", "(Node == a", "Node = a", "Node == \"a",
 		"and", "Node matches \"(\"", "Meta[ == x", "" };
