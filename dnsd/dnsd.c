@@ -29,6 +29,7 @@
 #include "msg_raft.h"
 
 #define DNSD_TICK_MS 100
+#define DNSD_RETRY_MS 1000
 
 void
 dnsd_init(struct dnsd *d)
@@ -63,6 +64,7 @@ struct dnsd_daemon {
 	bool           dump_missing; /* raftd answered 501: said once */
 	uint64_t       seen_index;   /* newest index raftd announced */
 	struct fetch   fetch;
+	uint64_t       retry_at;     /* no fetch before this (ms) */
 };
 
 static struct dnsd_daemon dnsd_state;
@@ -102,7 +104,10 @@ dnsd_on_view(void *arg, struct view *v, int status)
 				    "view stays as it is");
 			s->dump_missing = true;
 		} else {
-			log_debug("catalog fetch failed (%d); retrying", status);
+			/* Not every tick: a struggling raftd gets a second. */
+			log_debug("catalog fetch failed (%d); retrying in %d ms",
+			    status, DNSD_RETRY_MS);
+			s->retry_at = loop_now_ms() + DNSD_RETRY_MS;
 			s->stale = true;
 		}
 		return;
@@ -116,7 +121,7 @@ dnsd_on_view(void *arg, struct view *v, int status)
 static void
 dnsd_fetch(struct dnsd_daemon *s)
 {
-	if (s->fetching || !s->stale)
+	if (s->fetching || !s->stale || loop_now_ms() < s->retry_at)
 		return;
 	s->stale = false;
 	/* Before the call: done() may run inside it when nothing could be

@@ -6,7 +6,8 @@
  *     raft.catalog_read {what: "dump"} -> {"Index", "Nodes", "Services",
  *                                          "Checks"}
  *
- * When raftd answers 501 to "dump" (it may never serve it), the same
+ * When raftd answers 501, 400 or 404 to "dump" (it may never serve it;
+ * 400 is its "unknown catalog read"), the same
  * document is put together from the reads httpd already uses:
  *
  *     "nodes"                 -> [Node]            (all nodes)
@@ -132,8 +133,9 @@ fetch_reply(struct bus *b, int err, const struct proto_env *env, void *arg)
 	}
 	if (r.status != 200 || r.json == NULL ||
 	    (j = json_loads(r.json, 0, NULL)) == NULL) {
-		if (strcmp(what, "dump") == 0 && r.status == 501 &&
-		    !f->failed) {
+		/* 501: no catalog; 400/404: a catalog without "dump". */
+		if (strcmp(what, "dump") == 0 && !f->failed &&
+		    (r.status == 501 || r.status == 400 || r.status == 404)) {
 			/* No dump: the composite way, same fetch. */
 			f->no_dump = true;
 			if (fetch_composite(f) != 0)

@@ -282,3 +282,44 @@ def test_dnsd_under_the_agent(agent_factory):
     m = dns.query.tcp(dns.message.make_query("nosuch.service.consul", "A"),
                       agent.ip, port=8600, timeout=2)
     assert m.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_catalog_changes_reach_dns(agent_factory):
+    """Register through the HTTP catalog API, dig, fail a check, dig."""
+    import requests
+    agent = agent_factory().start(wait=False)
+    url = agent.http_addr + "/v1/catalog/register"
+    deadline = time.time() + 15
+    while True:
+        try:
+            r = requests.put(url, json={
+                "Node": "ext1", "Address": "10.9.0.1",
+                "Service": {"Service": "web", "ID": "web1", "Port": 80}}, timeout=2)
+            break
+        except requests.RequestException:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    if r.status_code == 501:
+        pytest.skip("raftd serves no catalog yet")
+    assert r.status_code == 200
+
+    def wait_for(pred):
+        deadline = time.time() + 5
+        while True:
+            m = dns.query.udp(dns.message.make_query("web.service.consul", "A"),
+                              agent.ip, port=8600, timeout=1)
+            if pred(m):
+                return m
+            assert time.time() < deadline, m.to_text()
+            time.sleep(0.1)
+
+    wait_for(lambda m: addrs(m) == ["10.9.0.1"])
+    check = {"Node": "ext1", "Address": "10.9.0.1",
+             "Check": {"CheckID": "service:web1", "ServiceID": "web1",
+                       "Name": "web", "Status": "critical"}}
+    assert requests.put(url, json=check, timeout=2).status_code == 200
+    wait_for(lambda m: m.rcode() == dns.rcode.NXDOMAIN)
+    check["Check"]["Status"] = "passing"
+    assert requests.put(url, json=check, timeout=2).status_code == 200
+    wait_for(lambda m: addrs(m) == ["10.9.0.1"])

@@ -24,7 +24,7 @@
 
 static char rundir[64];
 
-enum fake_mode { FAKE_DUMP, FAKE_NO_DUMP, FAKE_NOTHING };
+enum fake_mode { FAKE_DUMP, FAKE_NO_DUMP, FAKE_DUMP_400, FAKE_NOTHING };
 
 struct fake {
 	struct bus    *bus;
@@ -81,6 +81,8 @@ fake_req(struct bus *b, struct bus_req *req, const struct proto_env *env,
 	if (f->mode == FAKE_NOTHING ||
 	    (f->mode == FAKE_NO_DUMP && strcmp(m.what, "dump") == 0)) {
 		fake_reply(req, 501, NULL);
+	} else if (f->mode == FAKE_DUMP_400 && strcmp(m.what, "dump") == 0) {
+		fake_reply(req, 400, NULL); /* raftd: "unknown catalog read" */
 	} else if (strcmp(m.what, "dump") == 0) {
 		fake_reply(req, 200, json_incref(f->doc));
 	} else if (strcmp(m.what, "nodes") == 0) {
@@ -222,6 +224,19 @@ test_composite_when_no_dump(void **state)
 }
 
 static void
+test_composite_when_dump_unknown(void **state)
+{
+	struct result r;
+	int           calls;
+
+	(void)state;
+	run_fetch(FAKE_DUMP_400, &r, &calls);
+	check_view(r.v);
+	assert_int_equal(calls, 6);
+	view_free(r.v);
+}
+
+static void
 test_no_catalog(void **state)
 {
 	struct result r;
@@ -259,6 +274,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_composite_when_no_dump),
+		cmocka_unit_test(test_composite_when_dump_unknown),
 		cmocka_unit_test(test_no_catalog),
 	};
 
