@@ -269,6 +269,7 @@ gossipd_main(int argc, char **argv)
 	struct gd_addr        snap[64];
 	int                   nsnap;
 	uint32_t              drop_pct = 0;
+	uint8_t               proto_cur = 4;
 
 	/* under the supervisor: the bus daemon */
 	for (int i = 1; i < argc; i++)
@@ -314,7 +315,7 @@ gossipd_main(int argc, char **argv)
 		else if (OPT("-test-drop-pct"))
 			drop_pct = (uint32_t)atoi(v);
 		else if (OPT("-protocol"))
-			cfg.delegate_cur = (uint8_t)atoi(v);
+			proto_cur = (uint8_t)atoi(v);
 		else if (OPT("-retry-interval"))
 			d.retry_interval = parse_dur(v);
 		else if (OPT("-retry-max"))
@@ -366,8 +367,8 @@ gossipd_main(int argc, char **argv)
 			d.retry[i].port = (uint16_t)port;
 	cfg.advertise = adv;
 	cfg.crypt_verify_incoming = true;
-	if (cfg.delegate_cur == 0)
-		cfg.delegate_cur = 4;
+	/* serf protocol: 2..5; 4 as Consul, 5 as `serf agent` */
+	cfg.delegate_cur = proto_cur >= 2 && proto_cur <= 5 ? proto_cur : 4;
 	if (d.data_dir[0]) {
 		char p[512];
 		snprintf(p, sizeof(p), "%s/serf", d.data_dir);
