@@ -323,3 +323,33 @@ def test_catalog_changes_reach_dns(agent_factory):
     check["Check"]["Status"] = "passing"
     assert requests.put(url, json=check, timeout=2).status_code == 200
     wait_for(lambda m: addrs(m) == ["10.9.0.1"])
+
+
+def test_reload_applies_dns_config(agent_factory, tmp_path):
+    """dns_config from a config file, changed by `tribune reload`."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "dns.json").write_text('{"dns_config":{"service_ttl":{"*":"7s"}}}')
+    agent = agent_factory(args=["-config-dir", str(cfg)]).start(wait=False)
+
+    def ttl():
+        deadline = time.time() + 15
+        while True:
+            try:
+                m = dns.query.udp(dns.message.make_query(
+                    "consul.service.consul", "A"), agent.ip, port=8600, timeout=1)
+                if m.answer:
+                    return m.answer[0].ttl
+            except Exception:
+                pass
+            if time.time() > deadline:
+                pytest.skip("no consul service in DNS (raftd catalog not there yet)")
+            time.sleep(0.2)
+
+    assert ttl() == 7
+    (cfg / "dns.json").write_text('{"dns_config":{"service_ttl":{"*":"9s"}}}')
+    agent.cli("reload", "-http-addr", agent.http_addr, check=True)
+    deadline = time.time() + 5
+    while ttl() != 9:
+        assert time.time() < deadline
+        time.sleep(0.1)
