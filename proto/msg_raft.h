@@ -28,14 +28,15 @@
  *                        `raft` section, every value a string
  *   raft.server_add / raft.server_remove / raft.transfer: membership and
  *                        leadership (autopilot, `operator raft`).
- *   raft.catalog_register / raft.catalog_deregister: the HTTP body (JSON)
- *                        of PUT /v1/catalog/(de)register.       (next issue)
- *   raft.catalog_read    what = "nodes" | "services" | "service" | "node"
- *                        | "node_services" | "health_node" | "health_checks"
+ *   raft.catalog_register / raft.catalog_deregister: the HTTP body (JSON,
+ *                        any key case) of PUT /v1/catalog/(de)register;
+ *                        json = true (raftd/catalog.c).
+ *   raft.catalog_read    what = "datacenters" | "nodes" | "services"
+ *                        | "service" | "node" | "node_services"
+ *                        | "health_node" | "health_checks"
  *                        | "health_service" | "health_state", arg = the path
- *                        parameter, query = the other query parameters as a
- *                        JSON object.                           (next issue)
- *                        Until implemented raftd answers status 501.
+ *                        parameter, query = {"passing":bool,"tag":[..],
+ *                        "node-meta":["k:v",..],"filter":".."}.
  *
  * Reads carry `consistency` (RAFT_CONS_*) and `min_index`:
  *   default     served by the leader from its local store;
@@ -74,7 +75,9 @@
  *   raft.changed {index, table, key, prefix, tick}
  *     After every applied batch, one event per changed (table, key), index =
  *     the Raft index that changed it.  table is "kv", "sessions", "nodes",
- *     "services" or "checks".  prefix = true: everything under key changed
+ *     "services" or "checks" (key = node name; for services the service
+ *     name), then one event with table "catalog", key "" per entry that
+ *     changed any of those three.  prefix = true: everything under key changed
  *     (delete-tree, restore from snapshot with key "").  A batch that changed
  *     no row publishes one event with table "" so the index still advances.
  *     tick = true: the same event repeated every second with index = the

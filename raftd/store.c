@@ -34,9 +34,11 @@
  *   session_keys  key   = session id (36 bytes) | KV key; value empty.
  *                 Which keys a session holds, for release/delete on
  *                 invalidation without a table scan.
- *   nodes         key = node name; value = JSON of the node row    (planned)
- *   services      key = node NUL service id; value = JSON          (planned)
- *   checks        key = node NUL check id; value = JSON            (planned)
+ *   nodes         key = node name
+ *   services      key = node NUL service id
+ *   checks        key = node NUL check id
+ *                 value = create_index u64 | modify_index u64 | the row's
+ *                 canonical JSON; see catalog.c
  *   meta          "applied"     u64, last applied Raft index
  *                 "index.<t>"   u64, last index that changed table <t>
  *                               (the X-Consul-Index of a miss)
