@@ -1562,7 +1562,7 @@ struct cat_read {
 	struct cat_q     *q;
 	const char       *arg;
 	json_t           *out;   /* array or object being filled */
-	struct cat_row   *node;  /* node of the current scan, if one */
+	bool              dump;  /* every service row as a CatalogService */
 	int               err;
 };
 
@@ -1639,7 +1639,7 @@ cat_rd_service_rows(void *arg, struct cat_row *s)
 	}
 	o = cat_catalog_service_json(&n, s);
 	if (catalog_filter_eval(c->q->filter, o)) {
-		if (c->arg != NULL) {
+		if (c->arg != NULL || c->dump) {
 			json_array_append(c->out, o);
 		} else {
 			/* /catalog/services: name -> union of tags, first seen order. */
@@ -1938,6 +1938,23 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 		c.out = out = json_array();
 		cat_scan(t, STORE_T_SERVICES, NULL, cat_rd_health_service, &c);
 		*index = cat_index(t, STORE_T_NODES, STORE_T_SERVICES, STORE_T_CHECKS);
+	} else if (strcmp(what, "dump") == 0) {
+		/* dnsd's whole view in one read txn: {Index, Nodes, Services, Checks}. */
+		json_t *part;
+		out = json_object();
+		*index = cat_index(t, STORE_T_NODES, STORE_T_SERVICES, STORE_T_CHECKS);
+		json_object_set_new(out, "Index", json_integer((json_int_t)*index));
+		c.out = part = json_array();
+		cat_scan(t, STORE_T_NODES, NULL, cat_rd_nodes, &c);
+		json_object_set_new(out, "Nodes", part);
+		c.out = part = json_array();
+		c.arg = NULL;
+		c.dump = true;
+		cat_scan(t, STORE_T_SERVICES, NULL, cat_rd_service_rows, &c);
+		json_object_set_new(out, "Services", part);
+		c.out = part = json_array();
+		cat_scan(t, STORE_T_CHECKS, NULL, cat_rd_checks, &c);
+		json_object_set_new(out, "Checks", part);
 	} else {
 		*err = strdup("unknown catalog read");
 		status = 400;

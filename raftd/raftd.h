@@ -133,7 +133,8 @@ int  catalog_node_address(struct store_txn *t, const char *node, char *out, size
 /*
  * One read (what = "datacenters", "nodes", "services", "service", "node",
  * "node_services", "health_node", "health_checks", "health_service",
- * "health_state"), query = {"passing","tag":[..],"node-meta":[..],"filter"}.
+ * "health_state", "dump" = {"Index","Nodes","Services":[CatalogService],
+ * "Checks"} for dnsd), query = {"passing","tag":[..],"node-meta":[..],"filter"}.
  * Returns the HTTP status; *json (200) or *err (else), malloc'd; *index is
  * X-Consul-Index (the max index of the tables read, >= 1).
  */

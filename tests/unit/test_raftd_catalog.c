@@ -172,6 +172,13 @@ test_register_shapes(void **state)
 	ASSERT_READ(s, "node_services", "nope", NULL, "{\"Node\":null,\"Services\":[]}");
 	ASSERT_READ(s, "datacenters", "", NULL, "[\"dc1\"]");
 	ASSERT_READ(s, "service", "nope", NULL, "[]");
+	/* dnsd's one-read view of everything. */
+	j = rd(s, "dump", "", NULL, &idx);
+	assert_int_equal(idx, 10);
+	assert_non_null(strstr(j, "{\"Index\":10,\"Nodes\":[{\"ID\":\"40e4a748"));
+	assert_non_null(strstr(j, "\"Services\":[{\"ID\":\"40e4a748-2192-161a-0510-9bf59fe950b5\",\"Node\":\"n1\""));
+	assert_non_null(strstr(j, "\"Checks\":[{\"Node\":\"n1\",\"CheckID\":\"serfHealth\""));
+	free(j);
 }
 
 static void
