@@ -180,7 +180,7 @@ void sched_cancel(struct checkd *, struct chk *);
 const struct chk_kind *sched_kind(const char *type);
 
 /* kind_http.c, kind_tcp.c, kind_script.c */
-extern const struct chk_kind kind_http, kind_tcp, kind_script;
+extern const struct chk_kind kind_http, kind_tcp, kind_script, kind_grpc;
 int  kind_http_init(struct checkd *);
 /* Stand-ins for curl's timer and SIGCHLD, on the scheduler's tick. */
 void kind_http_tick(struct checkd *, uint64_t now_ms);
@@ -190,6 +190,8 @@ void kind_http_fini(struct checkd *);
 const char *kind_http_status_text(long code);
 /* HTTP status -> passing/warning/critical. */
 const char *kind_http_map(long code);
+/* Serving status in a framed grpc.health.v1 response, -1 if unreadable. */
+int  kind_grpc_decode(const unsigned char *b, size_t len);
 /* Script exit status -> passing/warning/critical. */
 const char *kind_script_map(int exit_code);
 

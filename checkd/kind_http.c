@@ -28,9 +28,20 @@ struct http_run {
 	char              *buf;        /* the last output_max bytes */
 	size_t             len, total;
 	char               errbuf[CURL_ERROR_SIZE];
+	bool               grpc;
+	int                grpc_status;   /* grpc-status header, -1: none */
+	char               grpc_message[128];
 };
 
 static int64_t http_timer_due;          /* ms, -1: none */
+
+static const char *const grpc_codes[] = { "OK", "Canceled", "Unknown",
+	"InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
+	"PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+	"Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable",
+	"DataLoss", "Unauthenticated" };
+static const char *const grpc_serving[] = { "UNKNOWN", "SERVING",
+	"NOT_SERVING", "SERVICE_UNKNOWN" };
 
 const char *
 kind_http_status_text(long code)
@@ -74,6 +85,14 @@ http_write(char *ptr, size_t size, size_t nmemb, void *arg)
 	size_t           n = size * nmemb, max = h->c->output_max;
 
 	h->total += n;
+	if (h->grpc) {
+		/* One small framed message: keep its head. */
+		size_t room = max > h->len ? max - h->len : 0;
+
+		memcpy(h->buf + h->len, ptr, n < room ? n : room);
+		h->len += n < room ? n : room;
+		return n;
+	}
 	if (max == 0)
 		return n;
 	if (n >= max) {
@@ -116,6 +135,99 @@ http_op(const char *method, char *out, size_t outlen)
 		out[i] = i == 0 ? (char)toupper((unsigned char)method[i]) :
 		    (char)tolower((unsigned char)method[i]);
 	out[i] = '\0';
+}
+
+/* Headers and, for gRPC over HTTP/2, trailers: grpc-status/message. */
+static size_t
+http_header(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct http_run *h = arg;
+	size_t           n = size * nmemb;
+
+	if (n > 12 && strncasecmp(ptr, "grpc-status:", 12) == 0)
+		h->grpc_status = atoi(ptr + 12);
+	else if (n > 13 && strncasecmp(ptr, "grpc-message:", 13) == 0) {
+		size_t m = n - 13;
+
+		while (m > 0 && (ptr[13 + m - 1] == '\r' ||
+		    ptr[13 + m - 1] == '\n'))
+			m--;
+		snprintf(h->grpc_message, sizeof(h->grpc_message), "%.*s",
+		    (int)m, ptr + 13);
+	}
+	return n;
+}
+
+/*
+ * grpc.health.v1 HealthCheckResponse in its 5-byte gRPC frame: field 1
+ * (varint) is the serving status.  -1 when the bytes are not that.
+ */
+int
+kind_grpc_decode(const unsigned char *b, size_t len)
+{
+	size_t mlen, i;
+
+	if (len < 5 || b[0] != 0)
+		return -1;
+	mlen = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 |
+	    b[4];
+	if (mlen > len - 5)
+		return -1;
+	if (mlen == 0)
+		return 0;               /* all defaults: UNKNOWN */
+	for (i = 5; i + 1 < 5 + mlen; ) {
+		unsigned tag = b[i++];
+
+		if (tag == 0x08)
+			return b[i] & 0x7f;
+		if ((tag & 7) == 2 && i < 5 + mlen)
+			i += 1 + b[i];      /* skip a short length-delimited */
+		else if ((tag & 7) == 0) {
+			while (i < 5 + mlen && (b[i] & 0x80))
+				i++;
+			i++;
+		} else
+			return -1;
+	}
+	return -1;
+}
+
+static void
+grpc_finish(struct http_run *h, CURLcode rc)
+{
+	struct checkd *cd = h->cd;
+	struct chk    *c = h->c;
+	const char    *target = json_string_value(json_object_get(c->def,
+	    "GRPC"));
+	char           out[512];
+	long           code = 0;
+	int            st;
+
+	curl_easy_getinfo(h->e, CURLINFO_RESPONSE_CODE, &code);
+	if (rc != CURLE_OK) {
+		snprintf(out, sizeof(out), "gRPC check %s: failed: %s", target,
+		    rc == CURLE_OPERATION_TIMEDOUT ? "context deadline exceeded"
+		    : h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));
+		st = -2;
+	} else if (h->grpc_status > 0) {
+		snprintf(out, sizeof(out), "gRPC check %s: failed: rpc error: "
+		    "code = %s desc = %s", target, h->grpc_status < 17 ?
+		    grpc_codes[h->grpc_status] : "Unknown", h->grpc_message);
+		st = -2;
+	} else if (code != 200) {
+		snprintf(out, sizeof(out), "gRPC check %s: failed: HTTP status "
+		    "%ld", target, code);
+		st = -2;
+	} else if ((st = kind_grpc_decode((const unsigned char *)h->buf,
+	    h->len)) == 1) {
+		snprintf(out, sizeof(out), "gRPC check %s: success", target);
+	} else {
+		snprintf(out, sizeof(out), "gRPC check %s: failed: serving "
+		    "status %s", target, st >= 0 && st < 4 ? grpc_serving[st] :
+		    "unreadable");
+	}
+	http_free(h);
+	sched_result(cd, c, st == 1 ? "passing" : "critical", out);
 }
 
 static void
@@ -180,7 +292,9 @@ http_drain(struct checkd *cd)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &h);
-		if (h != NULL)
+		if (h != NULL && h->grpc)
+			grpc_finish(h, msg->data.result);
+		else if (h != NULL)
 			http_finish(h, msg->data.result);
 	}
 }
@@ -273,8 +387,71 @@ kind_http_fini(struct checkd *cd)
 	cd->curlm = NULL;
 }
 
+/* The gRPC health request: Check(HealthCheckRequest{service}). */
+static int
+grpc_setup(struct http_run *h, const json_t *d)
+{
+	const char   *target = json_string_value(json_object_get(d, "GRPC"));
+	const char   *slash;
+	char          url[600];
+	unsigned char req[5 + 2 + 256];
+	size_t        slen = 0, mlen;
+	bool          tls = json_is_true(json_object_get(d, "GRPCUseTLS"));
+
+	if (target == NULL)
+		return -1;
+	slash = strchr(target, '/');
+	if (slash != NULL)
+		slen = strlen(slash + 1);
+	if (slen > 255)
+		return -1;
+	snprintf(url, sizeof(url), "%s://%.*s/grpc.health.v1.Health/Check",
+	    tls ? "https" : "http", slash != NULL ? (int)(slash - target) :
+	    (int)strlen(target), target);
+	mlen = slen > 0 ? 2 + slen : 0;
+	req[0] = 0;
+	req[1] = req[2] = req[3] = 0;
+	req[4] = (unsigned char)mlen;
+	if (slen > 0) {
+		req[5] = 0x0a;
+		req[6] = (unsigned char)slen;
+		memcpy(req + 7, slash + 1, slen);
+	}
+	curl_easy_setopt(h->e, CURLOPT_URL, url);
+	curl_easy_setopt(h->e, CURLOPT_HTTP_VERSION, tls ?
+	    (long)CURL_HTTP_VERSION_2TLS :
+	    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+	curl_easy_setopt(h->e, CURLOPT_POSTFIELDSIZE, (long)(5 + mlen));
+	curl_easy_setopt(h->e, CURLOPT_COPYPOSTFIELDS, req);
+	h->hdrs = curl_slist_append(h->hdrs, "Content-Type: application/grpc");
+	h->hdrs = curl_slist_append(h->hdrs, "TE: trailers");
+	h->hdrs = curl_slist_append(h->hdrs, "User-Agent: Consul Health Check");
+	if (tls) {
+		curl_easy_setopt(h->e, CURLOPT_SSL_VERIFYPEER, json_is_true(
+		    json_object_get(d, "TLSSkipVerify")) ? 0L : 1L);
+		curl_easy_setopt(h->e, CURLOPT_SSL_VERIFYHOST, json_is_true(
+		    json_object_get(d, "TLSSkipVerify")) ? 0L : 2L);
+	}
+	return 0;
+}
+
+static int
+http_begin(struct checkd *cd, struct chk *c, bool grpc);
+
 static int
 http_start(struct checkd *cd, struct chk *c)
+{
+	return http_begin(cd, c, false);
+}
+
+static int
+grpc_start(struct checkd *cd, struct chk *c)
+{
+	return http_begin(cd, c, true);
+}
+
+static int
+http_begin(struct checkd *cd, struct chk *c, bool grpc)
 {
 	struct http_run *h;
 	const json_t    *d = c->def, *hdr, *vals, *v;
@@ -289,11 +466,23 @@ http_start(struct checkd *cd, struct chk *c)
 		return -1;
 	h->cd = cd;
 	h->c = c;
+	h->grpc = grpc;
+	h->grpc_status = -1;
 	if ((h->buf = malloc(c->output_max + 1)) == NULL ||
 	    (h->e = curl_easy_init()) == NULL) {
 		free(h->buf);
 		free(h);
 		return -1;
+	}
+	curl_easy_setopt(h->e, CURLOPT_HEADERFUNCTION, http_header);
+	curl_easy_setopt(h->e, CURLOPT_HEADERDATA, h);
+	if (grpc) {
+		if (grpc_setup(h, d) != 0) {
+			http_free(h);
+			sched_result(cd, c, "critical", "gRPC check: bad target");
+			return 0;
+		}
+		goto common;
 	}
 	method = json_string_value(json_object_get(d, "Method"));
 	if (method == NULL || *method == '\0')
@@ -327,6 +516,7 @@ http_start(struct checkd *cd, struct chk *c)
 	if (!accept)
 		h->hdrs = curl_slist_append(h->hdrs,
 		    "Accept: text/plain, text/*, */*");
+common:
 	curl_easy_setopt(h->e, CURLOPT_HTTPHEADER, h->hdrs);
 	curl_easy_setopt(h->e, CURLOPT_WRITEFUNCTION, http_write);
 	curl_easy_setopt(h->e, CURLOPT_WRITEDATA, h);
@@ -334,10 +524,10 @@ http_start(struct checkd *cd, struct chk *c)
 	curl_easy_setopt(h->e, CURLOPT_ERRORBUFFER, h->errbuf);
 	curl_easy_setopt(h->e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-	curl_easy_setopt(h->e, CURLOPT_FOLLOWLOCATION,
+	curl_easy_setopt(h->e, CURLOPT_FOLLOWLOCATION, grpc ||
 	    json_is_true(json_object_get(d, "DisableRedirects")) ? 0L : 1L);
 	curl_easy_setopt(h->e, CURLOPT_MAXREDIRS, 10L);
-	if (json_is_true(json_object_get(d, "TLSSkipVerify"))) {
+	if (!grpc && json_is_true(json_object_get(d, "TLSSkipVerify"))) {
 		curl_easy_setopt(h->e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h->e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
@@ -369,4 +559,12 @@ const struct chk_kind kind_http = {
 	.cancel = http_cancel,
 	.timeout_text = "context deadline exceeded (Client.Timeout exceeded "
 	    "while awaiting headers)",
+};
+
+const struct chk_kind kind_grpc = {
+	.type = "grpc",
+	.polled = true,
+	.start = grpc_start,
+	.cancel = http_cancel,
+	.timeout_text = "gRPC check: failed: context deadline exceeded",
 };

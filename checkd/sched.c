@@ -26,6 +26,8 @@ sched_kind(const char *type)
 		return &kind_http;
 	if (strcmp(type, "tcp") == 0)
 		return &kind_tcp;
+	if (strcmp(type, "grpc") == 0)
+		return &kind_grpc;
 	if (strcmp(type, "script") == 0)
 		return &kind_script;
 	if (strcmp(type, "ttl") == 0)
@@ -181,9 +183,17 @@ sched_tick(struct checkd *cd, uint64_t now)
 		}
 		if (c->running) {
 			if (now >= c->run_deadline_ms) {
+				char out[128];
+
+				if (c->kind == &kind_script)
+					snprintf(out, sizeof(out), "Timed out "
+					    "(%llds) running check",
+					    (long long)c->timeout_ms / 1000);
+				else
+					snprintf(out, sizeof(out), "%s",
+					    c->kind->timeout_text);
 				sched_cancel(cd, c);
-				sched_result(cd, c, "critical",
-				    c->kind->timeout_text);
+				sched_result(cd, c, "critical", out);
 			}
 			continue;
 		}

@@ -237,3 +237,75 @@ def test_alias_check(a):
     wait_for(status_is(a, "service:web", "critical"))
     a.http("PUT", "/v1/agent/check/pass/service:db")
     wait_for(status_is(a, "service:web", "passing"), timeout=3)
+
+
+class GrpcHealth:
+    """A grpc.health.v1 server over h2c (python3-h2), status switchable."""
+
+    def __init__(self):
+        import h2.config  # noqa: F401 (skip the test when missing)
+        self.status = 1          # SERVING
+        self.services = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        conn.initiate_connection()
+        s.sendall(conn.data_to_send())
+        bodies = {}
+        try:
+            while True:
+                data = s.recv(65535)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.DataReceived):
+                        bodies[ev.stream_id] = bodies.get(ev.stream_id, b"") + ev.data
+                        conn.acknowledge_received_data(len(ev.data), ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        body = bodies.pop(ev.stream_id, b"")
+                        self.services.append(body[7:].decode() if len(body) > 7 else "")
+                        msg = bytes([0x08, self.status])
+                        conn.send_headers(ev.stream_id, [
+                            (":status", "200"), ("content-type", "application/grpc")])
+                        conn.send_data(ev.stream_id, b"\x00" + len(msg).to_bytes(4, "big") + msg)
+                        conn.send_headers(ev.stream_id, [("grpc-status", "0")],
+                                          end_stream=True)
+                s.sendall(conn.data_to_send())
+        except Exception:
+            pass
+        finally:
+            s.close()
+
+
+def test_grpc_check(a):
+    try:
+        srv = GrpcHealth()
+    except ImportError:
+        pytest.skip("python3-h2 not installed")
+    r = a.http("PUT", "/v1/agent/check/register", json={
+        "name": "g", "grpc": srv.addr + "/my.Service", "interval": "1s"})
+    assert r.status_code == 200, r.text
+    c = wait_for(status_is(a, "g", "passing"))
+    assert c["Output"] == "gRPC check %s/my.Service: success" % srv.addr
+    assert c["Type"] == "grpc"
+    assert "my.Service" in srv.services
+    srv.status = 2           # NOT_SERVING
+    c = wait_for(status_is(a, "g", "critical"), timeout=5)
+    assert "NOT_SERVING" in c["Output"]

@@ -255,6 +255,54 @@ test_schedule_grid(void **state)
 	(void)t0;
 }
 
+static void
+test_grpc_decode(void **state)
+{
+	static const unsigned char serving[] = { 0, 0, 0, 0, 2, 0x08, 1 };
+	static const unsigned char not_serving[] = { 0, 0, 0, 0, 2, 0x08, 2 };
+	static const unsigned char empty[] = { 0, 0, 0, 0, 0 };
+	static const unsigned char short_len[] = { 0, 0, 0, 0, 9, 0x08, 1 };
+	static const unsigned char compressed[] = { 1, 0, 0, 0, 2, 0x08, 1 };
+
+	(void)state;
+	assert_int_equal(kind_grpc_decode(serving, sizeof(serving)), 1);
+	assert_int_equal(kind_grpc_decode(not_serving, sizeof(not_serving)), 2);
+	assert_int_equal(kind_grpc_decode(empty, sizeof(empty)), 0);
+	assert_int_equal(kind_grpc_decode(short_len, sizeof(short_len)), -1);
+	assert_int_equal(kind_grpc_decode(compressed, sizeof(compressed)), -1);
+	assert_int_equal(kind_grpc_decode(serving, 3), -1);
+}
+
+static void
+test_deregister_critical_after(void **state)
+{
+	struct checkd *cd = new_checkd();
+	json_t        *in = json_loads("{\"name\":\"web\",\"check\":{\"ttl\":"
+	    "\"30s\",\"deregister_critical_service_after\":\"1m\"}}", 0, NULL);
+	json_t        *s, *cs;
+	struct chk    *c;
+	char           err[256];
+	uint64_t       now = loop_now_ms();
+
+	(void)state;
+	assert_int_equal(defs_service(in, &s, &cs, err, sizeof(err)), 0);
+	json_decref(in);
+	state_add_svc(cd, s, ORIGIN_API);
+	c = state_add_chk(cd, json_incref(json_array_get(cs, 0)), ORIGIN_API,
+	    err, sizeof(err));
+	json_decref(cs);
+	assert_int_equal(c->dereg_ms, 60000);
+	c->ttl_deadline_ms = now + 3600000;
+	cd->last_reap_ms = 0;
+	sched_tick(cd, c->critical_since_ms + 59000);
+	assert_non_null(state_svc(cd, "web"));
+	cd->last_reap_ms = 0;
+	sched_tick(cd, c->critical_since_ms + 61000);
+	assert_null(state_svc(cd, "web"));
+	assert_null(state_chk(cd, "service:web"));
+	free_checkd(cd);
+}
+
 int
 main(void)
 {
@@ -267,6 +315,8 @@ main(void)
 		cmocka_unit_test(test_ttl_not_for_others),
 		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_schedule_grid),
+		cmocka_unit_test(test_grpc_decode),
+		cmocka_unit_test(test_deregister_critical_after),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
