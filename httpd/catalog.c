@@ -39,10 +39,18 @@ static int
 catalog_common(struct httpd_req *r)
 {
 	struct httpd_err err;
+	const char      *dc, *mine = r->h->d->cfg.datacenter;
 
 	memset(&err, 0, sizeof(err));
 	if (query_common(&r->q, &err) != 0) {
 		server_answer_text(r, err.status, err.text);
+		return -1;
+	}
+	/* No WAN federation yet: another datacenter has no path. */
+	dc = query_get(&r->q, "dc", NULL);
+	if (dc != NULL && *dc != '\0' && strcmp(dc, mine != NULL && *mine ?
+	    mine : "dc1") != 0) {
+		server_answer_text(r, 500, "No path to datacenter");
 		return -1;
 	}
 	return 0;

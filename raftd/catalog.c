@@ -357,6 +357,10 @@ cat_parse_check(const json_t *cv, const char *node, struct cat_err *e)
 		cat_fail(e, 500, "Must provide a CheckID or Name", NULL);
 		return NULL;
 	}
+	if (strlen(id) > 200) {
+		cat_fail(e, 400, "Check ID too long", NULL);
+		return NULL;
+	}
 	if (*status == '\0')
 		status = "critical";
 	if (strcmp(status, "passing") != 0 && strcmp(status, "warning") != 0 &&
@@ -948,6 +952,12 @@ catalog_apply(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result 
 			res->ok = true;
 	}
 	json_decref(doc);
+	if (rc == EINVAL) {
+		/* A key LMDB cannot hold: refused alike on every server, never
+		 * an apply error that would stop the log. */
+		res->ok = false;
+		return cat_refuse(res, "invalid catalog key");
+	}
 	return rc;
 }
 

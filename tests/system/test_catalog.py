@@ -177,6 +177,12 @@ def test_any_key_case_and_errors(cat):
     assert r.status_code == 500 and "Missing service registration" in r.text
     assert cat.http("GET", "/v1/catalog/nodes?filter=Node%20%3D%3D").status_code == 400
     assert cat.http("GET", "/v1/catalog/register").status_code == 405
+    r = cat.http("GET", "/v1/catalog/nodes?dc=dc2")
+    assert r.status_code == 500 and r.text == "No path to datacenter"
+    assert cat.http("GET", "/v1/catalog/nodes?dc=dc1").status_code == 200
+    r = cat.http("PUT", "/v1/catalog/register", data=json.dumps(
+        {"Node": "x", "Address": "1.2.3.4", "Check": {"Name": "c" * 300}}))
+    assert r.status_code == 400
 
 
 def test_identical_reregister_keeps_index(cat):
