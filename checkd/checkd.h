@@ -103,6 +103,8 @@ struct checkd {
 	/* Anti-entropy bookkeeping (sync.c). */
 	json_t        *synced;                  /* {"s:<id>":1,"c:<id>":1} */
 	int            sync_inflight;
+	bool           primed;                  /* synced read from catalog */
+	int            prime_pending, prime_tries;
 	uint64_t       sync_ok, sync_errors;
 	uint64_t       runs, late_runs;         /* scheduler counters */
 	uint64_t       max_lag_ms;

@@ -7,6 +7,12 @@
  * deregistered.  Any failure (raftd down, no leader, 501 before raftd has
  * a catalog) leaves the state dirty, so the next tick tries again.
  *
+ * After a start, the first sync waits for what the catalog already holds
+ * for this node (node_services, health_node): what the agent no longer
+ * has, say a service removed from a file while the agent was down, is then
+ * deregistered too.  The leader's own rows (the consul service,
+ * serfHealth) are not ours and are left alone.
+ *
  * Status changes are also published, check.changed, with check.tick each
  * second carrying the sequence so that a subscriber sees lost events.
  */
@@ -146,6 +152,68 @@ fail:
 	cd->dirty = true;
 }
 
+static void
+sync_prime_reply(struct bus *b, int err, const struct proto_env *env,
+    void *arg)
+{
+	struct checkd           *cd = arg;
+	struct proto_raft_result res;
+	json_t                  *doc, *list, *x;
+	size_t                   i;
+	char                     k[600];
+
+	(void)b;
+	cd->prime_pending--;
+	if (err != 0 || proto_unpack_raft_result(env, &res) != 0) {
+		cd->prime_tries++;
+		return;
+	}
+	if (res.status >= 400 || res.json == NULL ||
+	    (doc = json_loads(res.json, JSON_DECODE_ANY, NULL)) == NULL) {
+		cd->prime_tries++;
+		proto_free_raft_result(&res);
+		return;
+	}
+	list = json_is_array(doc) ? doc : json_object_get(doc, "Services");
+	json_array_foreach(list, i, x) {
+		const char *sid = json_string_value(json_object_get(x, "ID"));
+		const char *cid = json_string_value(json_object_get(x,
+		    "CheckID"));
+
+		if (cid != NULL && strcmp(cid, "serfHealth") != 0)
+			snprintf(k, sizeof(k), "c:%s", cid);
+		else if (cid == NULL && sid != NULL &&
+		    strcmp(sid, "consul") != 0)
+			snprintf(k, sizeof(k), "s:%s", sid);
+		else
+			continue;
+		json_object_set_new(cd->synced, k, json_true());
+	}
+	json_decref(doc);
+	proto_free_raft_result(&res);
+	if (cd->prime_pending == 0)
+		cd->primed = true;
+}
+
+/* Asks raftd what the catalog holds for this node; 0 when sent. */
+static int
+sync_prime(struct checkd *cd)
+{
+	static const char *const what[] = { "node_services", "health_node" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct proto_raft_catalog_read m = {
+			.what = (char *)(uintptr_t)what[i], .arg = cd->node,
+			.query = (char *)(uintptr_t)"{}",
+			.consistency = RAFT_CONS_STALE, .min_index = 0 };
+
+		if (bus_call_async(cd->d->bus, "raftd", PROTO_RAFT_CATALOG_READ,
+		        &m, 7000, 0, sync_prime_reply, cd) == 0)
+			cd->prime_pending++;
+	}
+	return cd->prime_pending > 0 ? 0 : -1;
+}
+
 void
 sync_tick(struct checkd *cd, uint64_t now)
 {
@@ -171,6 +239,13 @@ sync_tick(struct checkd *cd, uint64_t now)
 	tick.critical = crit;
 	bus_publish(cd->d->bus, PROTO_CHECK_TICK, &tick);
 
+	if (cd->prime_pending > 0)
+		return;
+	/* Give up priming after a while: syncing matters more. */
+	if (!cd->primed && cd->prime_tries < 10) {
+		sync_prime(cd);
+		return;
+	}
 	if (cd->sync_inflight > 0 || (!cd->dirty &&
 	    now - cd->last_sync_ms < CHECKD_AE_MS))
 		return;

@@ -161,3 +161,24 @@ def test_catalog_sync(agent):
     agent.http("PUT", "/v1/agent/service/deregister/synced")
     wait_for(lambda: agent.http("GET", "/v1/catalog/service/synced").json() == [],
              timeout=10)
+
+
+def test_catalog_forgets_what_went_away_while_down(agent_factory, tmp_path):
+    """A service removed from the config while the agent was down leaves
+    the catalog at the next start (the first sync reads the catalog)."""
+    conf = tmp_path / "conf2"
+    conf.mkdir()
+    (conf / "old.json").write_text(json.dumps({"service": {"name": "old"}}))
+    ip = fresh_ip()
+    a = agent_factory(ip=ip, args=["-config-dir", str(conf)]).start()
+    if a.http("GET", "/v1/catalog/service/old").status_code in (404, 501):
+        pytest.skip("catalog read endpoints not served yet")
+    wait_for(lambda: a.http("GET", "/v1/catalog/service/old").json(), timeout=10)
+    a.stop()
+    (conf / "old.json").unlink()
+    b = agent_factory(ip=ip, args=["-config-dir", str(conf)]).start()
+    if b.http("GET", "/v1/catalog/service/old").json() == [] and \
+            not b.http("GET", "/v1/catalog/nodes").json():
+        pytest.skip("-dev catalog does not outlive the agent")
+    wait_for(lambda: b.http("GET", "/v1/catalog/service/old").json() == [],
+             timeout=10)
