@@ -64,7 +64,7 @@ fz_engine(struct gd *g, bool keyed)
 {
 	struct gd_config c;
 	struct gd_ops    o = { fz_now, fz_send, fz_stream, NULL, NULL, NULL,
-		   NULL };
+		   NULL, NULL };
 
 	memset(&c, 0, sizeof(c));
 	gd_config_fast(&c);

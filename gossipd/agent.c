@@ -509,6 +509,7 @@ agent_tick(void *arg)
 	if (!A.started)
 		return;
 	swim_tick(&A.g);
+	net_tick(A.net);
 	now = swim_now(&A.g);
 	if (A.nretry && !A.retry_done && !A.leaving && now >= A.next_retry) {
 		if (serf_join(&A.g, A.retry, A.nretry) > 0) {
@@ -556,6 +557,25 @@ agent_on_tcp(int fd, short revents, void *arg)
 	(void)revents;
 	(void)arg;
 	net_rx_tcp(A.net);
+}
+
+static void
+agent_on_conn(int fd, short revents, void *arg)
+{
+	(void)arg;
+	net_conn_event(A.net, fd, revents);
+}
+
+/* net's stream connections become loop fds while they live */
+static void
+agent_watch(void *ctx, int fd, short events)
+{
+	struct daemon *d = ctx;
+
+	if (events)
+		loop_add_fd(d->loop, fd, events, agent_on_conn, &A);
+	else
+		loop_del_fd(d->loop, fd);
 }
 
 static int
@@ -654,6 +674,7 @@ agent_init(struct daemon *d)
 	if (swim_init(&A.g, &gc, &ops) != 0)
 		goto out;
 	net_attach(A.net, &A.g);
+	net_set_watch(A.net, agent_watch, d);
 	loop_add_fd(d->loop, net_fd(A.net, false), POLLIN, agent_on_udp, &A);
 	loop_add_fd(d->loop, net_fd(A.net, true), POLLIN, agent_on_tcp, &A);
 	loop_add_timer(d->loop, 10, 1, agent_tick, &A);

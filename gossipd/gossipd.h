@@ -360,8 +360,17 @@ struct gd_ops {
 	/* serf events upward (daemon or test) */
 	void (*member)(void *ctx, const struct gd_member *m);
 	void (*user_event)(void *ctx, const struct wire_event *e);
-	void *ctx; /* for now_ms, send_udp, stream */
+	void *ctx; /* for now_ms, send_udp, stream, stream_async */
 	void *up;  /* for member, user_event */
+	/*
+	 * Optional: the same exchange without blocking the loop.  done runs
+	 * later (or at once) with the reply, or with NULL on failure; the
+	 * reply is the transport's, valid during the call only.
+	 */
+	int (*stream_async)(void *ctx, const struct gd_addr *to,
+	    const uint8_t *p, size_t n,
+	    void (*done)(void *arg, const uint8_t *reply, size_t len),
+	    void *arg);
 };
 
 enum gd_status { GD_NONE = 0, GD_ALIVE = 1, GD_LEAVING = 2, GD_LEFT = 3, GD_FAILED = 4 };
@@ -501,6 +510,8 @@ int  swim_recv_stream(struct gd *g, const struct gd_addr *from,
 int  swim_tick(struct gd *g);
 /* push/pull join with one address; 0 on success */
 int  swim_join(struct gd *g, const struct gd_addr *a);
+/* the same in the background when the transport can (reconnects) */
+int  swim_join_async(struct gd *g, const struct gd_addr *a);
 /* begin graceful leave (memberlist part): dead about self */
 void swim_leave(struct gd *g);
 /* local meta changed (tags): new incarnation, broadcast */
@@ -546,6 +557,16 @@ struct net *net_open(const struct gd_addr *bind, char *err, size_t errlen);
 void        net_close(struct net *n);
 void        net_ops(struct net *n, struct gd_ops *ops);
 void        net_attach(struct net *n, struct gd *g);
+/*
+ * For an outside event loop: net calls watch(ctx, fd, events) when a
+ * stream connection's fd must be polled (events 0 = forget it); the loop
+ * then calls net_conn_event().  Without a watcher, net_poll() polls them.
+ */
+void        net_set_watch(struct net *n,
+            void (*watch)(void *ctx, int fd, short events), void *ctx);
+void        net_conn_event(struct net *n, int fd, short revents);
+/* expire stalled stream connections */
+void        net_tick(struct net *n);
 /* poll the sockets (and extra fds) for up to ms; handles gossip I/O */
 int         net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
             short *extra_revents);

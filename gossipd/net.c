@@ -25,6 +25,7 @@
 #include "gossipd.h"
 
 #define NET_STREAM_TIMEOUT_MS 3000
+#define NET_MAXCONN 64 /* memberlist serves at most 128 push/pulls */
 
 struct net {
 	int            udp, tcp;
@@ -32,7 +33,22 @@ struct net {
 	struct gd     *g;
 	uint64_t       rx_streams;
 	uint32_t       drop_pct, drop_rng; /* tests: simulated packet loss */
+	struct nconn {
+		int            fd, state;
+		struct gd_buf  in;
+		uint8_t       *out;
+		size_t         outlen, outoff;
+		uint64_t       deadline;
+		struct gd_addr peer;
+		void (*done)(void *arg, const uint8_t *reply, size_t len);
+		void          *arg;
+	} conn[NET_MAXCONN];
+	void (*watch)(void *ctx, int fd, short events);
+	void          *wctx;
 };
+
+enum { NC_FREE, NC_IN_READ, NC_IN_WRITE, NC_OUT_CONNECT, NC_OUT_WRITE,
+	NC_OUT_READ };
 
 void
 net_set_drop(struct net *n, uint32_t pct, uint32_t seed)
@@ -290,12 +306,17 @@ out:
 	return rc;
 }
 
+static int net_stream_async(void *ctx, const struct gd_addr *to,
+    const uint8_t *p, size_t len,
+    void (*done)(void *arg, const uint8_t *reply, size_t rl), void *arg);
+
 void
 net_ops(struct net *n, struct gd_ops *ops)
 {
 	ops->now_ms = net_now;
 	ops->send_udp = net_send_udp;
 	ops->stream = net_stream;
+	ops->stream_async = net_stream_async;
 	ops->ctx = n;
 }
 
@@ -317,6 +338,8 @@ net_open(const struct gd_addr *ba, char *err, size_t errlen)
 		return NULL;
 	n->bind = *ba;
 	n->udp = n->tcp = -1;
+	for (int i = 0; i < NET_MAXCONN; i++)
+		n->conn[i].fd = -1;
 	n->udp = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	n->tcp = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (n->udp < 0 || n->tcp < 0)
@@ -339,6 +362,14 @@ net_close(struct net *n)
 {
 	if (n == NULL)
 		return;
+	for (int i = 0; i < NET_MAXCONN; i++) {
+		struct nconn *c = &n->conn[i];
+		if (c->state == NC_FREE)
+			continue;
+		close(c->fd);
+		wire_buf_free(&c->in);
+		free(c->out);
+	}
 	if (n->udp >= 0)
 		close(n->udp);
 	if (n->tcp >= 0)
@@ -346,21 +377,237 @@ net_close(struct net *n)
 	free(n);
 }
 
-static void
-net_serve(struct net *n, int fd, const struct gd_addr *from)
-{
-	uint8_t *req = NULL, *rep = NULL;
-	size_t   rl = 0, pl = 0;
-	uint64_t deadline = net_now(NULL) + NET_STREAM_TIMEOUT_MS;
+/* ---- non-blocking stream connections -------------------------------- */
 
-	n->rx_streams++;
-	if (net_read_frame(fd, deadline, &req, &rl) == 0) {
-		swim_recv_stream(n->g, from, req, rl, &rep, &pl);
-		if (rep)
-			net_write_all(fd, rep, pl, deadline);
+static struct nconn *
+conn_alloc(struct net *n)
+{
+	for (int i = 0; i < NET_MAXCONN; i++) {
+		if (n->conn[i].state == NC_FREE) {
+			struct nconn *c = &n->conn[i];
+			memset(c, 0, sizeof(*c));
+			c->fd = -1;
+			return c;
+		}
 	}
-	free(req);
-	free(rep);
+	return NULL;
+}
+
+static void
+conn_watch(struct net *n, struct nconn *c, short ev)
+{
+	if (n->watch)
+		n->watch(n->wctx, c->fd, ev);
+}
+
+/* Free the slot first: done() may start another exchange. */
+static void
+conn_close(struct net *n, struct nconn *c, bool failed)
+{
+	void (*done)(void *, const uint8_t *, size_t) = c->done;
+	void *arg = c->arg;
+
+	conn_watch(n, c, 0);
+	close(c->fd);
+	wire_buf_free(&c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->state = NC_FREE;
+	if (failed && done)
+		done(arg, NULL, 0);
+}
+
+static short
+conn_events(const struct nconn *c)
+{
+	switch (c->state) {
+	case NC_OUT_CONNECT:
+	case NC_OUT_WRITE:
+	case NC_IN_WRITE:
+		return POLLOUT;
+	case NC_IN_READ:
+	case NC_OUT_READ:
+		return POLLIN;
+	}
+	return 0;
+}
+
+static void
+conn_step(struct net *n, struct nconn *c)
+{
+	for (;;) {
+		switch (c->state) {
+		case NC_OUT_CONNECT: {
+			int       err = 0;
+			socklen_t el = sizeof(err);
+			if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 ||
+			    err) {
+				conn_close(n, c, true);
+				return;
+			}
+			c->state = NC_OUT_WRITE;
+			continue;
+		}
+		case NC_OUT_WRITE:
+		case NC_IN_WRITE:
+			while (c->outoff < c->outlen) {
+				ssize_t w = send(c->fd, c->out + c->outoff,
+				    c->outlen - c->outoff, MSG_NOSIGNAL);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0 && errno == EAGAIN) {
+					conn_watch(n, c, POLLOUT);
+					return;
+				}
+				if (w < 0) {
+					conn_close(n, c, true);
+					return;
+				}
+				c->outoff += (size_t)w;
+			}
+			if (c->state == NC_IN_WRITE) {
+				conn_close(n, c, false);
+				return;
+			}
+			free(c->out);
+			c->out = NULL;
+			if (c->done == NULL) { /* no reply awaited */
+				conn_close(n, c, false);
+				return;
+			}
+			c->state = NC_OUT_READ;
+			conn_watch(n, c, POLLIN);
+			continue;
+		case NC_IN_READ:
+		case NC_OUT_READ: {
+			uint8_t tmp[16384];
+			size_t  need = 0;
+			int     rc;
+			for (;;) {
+				ssize_t r = recv(c->fd, tmp, sizeof(tmp), 0);
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r < 0 && errno == EAGAIN)
+					break;
+				if (r <= 0 || wire_buf_put(&c->in, tmp, (size_t)r) ||
+				    c->in.len > GD_STREAM_MAX) {
+					conn_close(n, c, true);
+					return;
+				}
+				if (wire_stream_need(c->in.p, c->in.len, &need) !=
+				    WIRE_ETRUNC)
+					break;
+			}
+			rc = c->in.len ? wire_stream_need(c->in.p, c->in.len,
+					     &need) : WIRE_ETRUNC;
+			if (rc == WIRE_ETRUNC) {
+				conn_watch(n, c, POLLIN);
+				return;
+			}
+			if (rc != 0) {
+				conn_close(n, c, true);
+				return;
+			}
+			if (c->state == NC_OUT_READ) {
+				void (*done)(void *, const uint8_t *, size_t) =
+				    c->done;
+				c->done = NULL;
+				done(c->arg, c->in.p, need);
+				conn_close(n, c, false);
+				return;
+			}
+			/* a request: answer it on the same connection */
+			{
+				uint8_t *rep = NULL;
+				size_t   rl = 0;
+				n->rx_streams++;
+				swim_recv_stream(n->g, &c->peer, c->in.p, need,
+				    &rep, &rl);
+				if (rep == NULL) {
+					conn_close(n, c, false);
+					return;
+				}
+				c->out = rep;
+				c->outlen = rl;
+				c->outoff = 0;
+				c->state = NC_IN_WRITE;
+			}
+			continue;
+		}
+		default:
+			return;
+		}
+	}
+}
+
+void
+net_conn_event(struct net *n, int fd, short revents)
+{
+	(void)revents;
+	for (int i = 0; i < NET_MAXCONN; i++)
+		if (n->conn[i].state != NC_FREE && n->conn[i].fd == fd) {
+			conn_step(n, &n->conn[i]);
+			return;
+		}
+}
+
+void
+net_tick(struct net *n)
+{
+	uint64_t now = net_now(NULL);
+
+	for (int i = 0; i < NET_MAXCONN; i++)
+		if (n->conn[i].state != NC_FREE && now >= n->conn[i].deadline)
+			conn_close(n, &n->conn[i], true);
+}
+
+void
+net_set_watch(struct net *n, void (*watch)(void *ctx, int fd, short events),
+    void *ctx)
+{
+	n->watch = watch;
+	n->wctx = ctx;
+}
+
+static int
+net_stream_async(void *ctx, const struct gd_addr *to, const uint8_t *p,
+    size_t len, void (*done)(void *arg, const uint8_t *reply, size_t rl),
+    void *arg)
+{
+	struct net             *n = ctx;
+	struct nconn           *c = conn_alloc(n);
+	struct sockaddr_storage ss;
+	socklen_t               sl = to_sa(to, &ss);
+
+	if (c == NULL || (c->out = malloc(len ? len : 1)) == NULL)
+		return -1;
+	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		free(c->out);
+		c->out = NULL;
+		return -1;
+	}
+	memcpy(c->out, p, len);
+	c->outlen = len;
+	c->peer = *to;
+	c->done = done;
+	c->arg = arg;
+	c->deadline = net_now(NULL) + NET_STREAM_TIMEOUT_MS;
+	if (connect(c->fd, (struct sockaddr *)&ss, sl) == 0) {
+		c->state = NC_OUT_WRITE;
+	} else if (errno == EINPROGRESS) {
+		c->state = NC_OUT_CONNECT;
+		conn_watch(n, c, POLLOUT);
+		return 0;
+	} else {
+		/* refused at once: fail later, from the loop, like the rest */
+		c->state = NC_OUT_CONNECT;
+		c->deadline = 0;
+		return 0;
+	}
+	conn_step(n, c);
+	return 0;
 }
 
 int
@@ -398,14 +645,21 @@ net_rx_tcp(struct net *n)
 	for (int k = 0; k < 16; k++) {
 		struct sockaddr_storage ss;
 		socklen_t               sl = sizeof(ss);
-		struct gd_addr          from;
+		struct nconn           *c;
 		int fd = accept4(n->tcp, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			break;
-		from_sa(&ss, &from);
-		net_serve(n, fd, &from);
-		close(fd);
+		if ((c = conn_alloc(n)) == NULL) {
+			close(fd); /* busy: the peer retries later */
+			continue;
+		}
+		c->fd = fd;
+		from_sa(&ss, &c->peer);
+		c->state = NC_IN_READ;
+		c->deadline = net_now(NULL) + NET_STREAM_TIMEOUT_MS;
+		conn_watch(n, c, POLLIN);
+		conn_step(n, c);
 	}
 }
 
@@ -413,21 +667,38 @@ int
 net_poll(struct net *n, int ms, const int *extra_fds, int nextra,
     short *extra_revents)
 {
-	struct pollfd pfd[16];
-	int           np = 2, r;
+	struct pollfd pfd[2 + 8 + NET_MAXCONN];
+	int           cfd[NET_MAXCONN];
+	int           np = 2, ne, nc = 0, r;
 
 	pfd[0] = (struct pollfd){ n->udp, POLLIN, 0 };
 	pfd[1] = (struct pollfd){ n->tcp, POLLIN, 0 };
-	for (int i = 0; i < nextra && np < 16; i++)
+	for (int i = 0; i < nextra && i < 8; i++)
 		pfd[np++] = (struct pollfd){ extra_fds[i], POLLIN, 0 };
+	ne = np;
+	for (int i = 0; i < NET_MAXCONN; i++) {
+		if (n->conn[i].state == NC_FREE)
+			continue;
+		if (n->conn[i].deadline == 0) {
+			ms = 0; /* a failed connect to report */
+			continue;
+		}
+		cfd[nc++] = n->conn[i].fd;
+		pfd[np++] = (struct pollfd){ n->conn[i].fd,
+			conn_events(&n->conn[i]), 0 };
+	}
 	r = poll(pfd, (nfds_t)np, ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -1;
-	for (int i = 0; i < nextra && i + 2 < 16; i++)
+	for (int i = 0; i < nextra && i < 8; i++)
 		extra_revents[i] = pfd[i + 2].revents;
 	if (pfd[0].revents & POLLIN)
 		net_rx_udp(n);
 	if (pfd[1].revents & POLLIN)
 		net_rx_tcp(n);
+	for (int i = 0; i < nc; i++)
+		if (pfd[ne + i].revents)
+			net_conn_event(n, cfd[i], pfd[ne + i].revents);
+	net_tick(n);
 	return r;
 }

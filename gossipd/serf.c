@@ -636,7 +636,7 @@ serf_reconnect(struct gd *g)
 			continue;
 		if (pick-- == 0) {
 			struct gd_addr a = g->m[i].addr;
-			swim_join(g, &a);
+			swim_join_async(g, &a);
 			return;
 		}
 	}

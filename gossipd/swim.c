@@ -878,22 +878,19 @@ swim_stream_frame(struct gd *g, const struct gd_buf *in, struct gd_buf *out)
 	return wire_buf_put(out, in->p, in->len);
 }
 
+/* Merge a push/pull reply frame; 0 on success. */
 static int
-swim_push_pull(struct gd *g, const struct gd_addr *to, bool join)
+swim_pp_reply(struct gd *g, const uint8_t *reply, size_t rl, bool join)
 {
-	struct gd_buf      st = { 0 }, fr = { 0 }, rep = { 0 };
-	uint8_t           *reply = NULL;
-	size_t             rl = 0;
+	struct gd_buf      rep = { 0 };
 	struct wire_pp_hdr h;
 	struct wire_alive *nodes = NULL;
 	const uint8_t     *user;
 	size_t             ul;
 	int                rc = -1;
 
-	if (swim_local_state(g, join, &st) || swim_stream_frame(g, &st, &fr))
-		goto out;
-	if (g->ops.stream(g->ops.ctx, to, fr.p, fr.len, &reply, &rl) != 0)
-		goto out;
+	if (reply == NULL)
+		return -1;
 	if (wire_stream_open(&g->cfg.keyring,
 		g->cfg.keyring.n && g->cfg.crypt_verify_incoming, reply, rl,
 		&rep) != 0 ||
@@ -904,18 +901,65 @@ swim_push_pull(struct gd *g, const struct gd_addr *to, bool join)
 	swim_merge(g, nodes, h.nodes, user, ul, join);
 	rc = 0;
 out:
+	if (rc)
+		g->st.rx_bad++;
 	free(nodes);
+	wire_buf_free(&rep);
+	return rc;
+}
+
+static void
+swim_pp_done(void *arg, const uint8_t *reply, size_t rl)
+{
+	swim_pp_reply(arg, reply, rl, false);
+}
+
+static void
+swim_pp_done_join(void *arg, const uint8_t *reply, size_t rl)
+{
+	swim_pp_reply(arg, reply, rl, true);
+}
+
+/*
+ * A push/pull with `to`.  sync: wait for the reply (joins, whose callers
+ * want the answer); otherwise let the transport run it in the background
+ * when it can, so that a peer slow to answer does not stall probing.
+ */
+static int
+swim_push_pull(struct gd *g, const struct gd_addr *to, bool join, bool sync)
+{
+	struct gd_buf st = { 0 }, fr = { 0 };
+	uint8_t      *reply = NULL;
+	size_t        rl = 0;
+	int           rc = -1;
+
+	if (swim_local_state(g, join, &st) || swim_stream_frame(g, &st, &fr))
+		goto out;
+	if (!sync && g->ops.stream_async) {
+		rc = g->ops.stream_async(g->ops.ctx, to, fr.p, fr.len,
+		    join ? swim_pp_done_join : swim_pp_done, g);
+		goto out;
+	}
+	if (g->ops.stream(g->ops.ctx, to, fr.p, fr.len, &reply, &rl) != 0)
+		goto out;
+	rc = swim_pp_reply(g, reply, rl, join);
+out:
 	free(reply);
 	wire_buf_free(&st);
 	wire_buf_free(&fr);
-	wire_buf_free(&rep);
 	return rc;
+}
+
+int
+swim_join_async(struct gd *g, const struct gd_addr *a)
+{
+	return swim_push_pull(g, a, true, false);
 }
 
 int
 swim_join(struct gd *g, const struct gd_addr *a)
 {
-	return swim_push_pull(g, a, true);
+	return swim_push_pull(g, a, true, true);
 }
 
 int
@@ -1188,7 +1232,7 @@ swim_tick(struct gd *g)
 		g->next_pp = now + pp_scale(g->cfg.pushpull_interval, g->nm);
 		if (nc && !g->left) {
 			struct gd_addr a = g->m[cand[swim_rand(g, (uint32_t)nc)]].addr;
-			swim_push_pull(g, &a, false);
+			swim_push_pull(g, &a, false, false);
 		}
 	}
 	serf_tick(g, now);

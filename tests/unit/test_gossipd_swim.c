@@ -95,6 +95,22 @@ w_stream(void *ctx, const struct gd_addr *to, const uint8_t *p, size_t n,
 	return *reply ? 0 : -1;
 }
 
+/* the background form: answered at once, through the callback */
+static int
+w_stream_async(void *ctx, const struct gd_addr *to, const uint8_t *p, size_t n,
+    void (*done)(void *arg, const uint8_t *reply, size_t len), void *arg)
+{
+	uint8_t *reply = NULL;
+	size_t   rl = 0;
+
+	if (w_stream(ctx, to, p, n, &reply, &rl) != 0)
+		done(arg, NULL, 0);
+	else
+		done(arg, reply, rl);
+	free(reply);
+	return 0;
+}
+
 static void
 w_member(void *ctx, const struct gd_member *m)
 {
@@ -121,7 +137,7 @@ w_init(struct world *w, int nn, const char *key)
 		struct node     *s = &w->n[i];
 		struct gd_config c;
 		struct gd_ops    o = { w_now, w_send, w_stream, w_member,
-			   w_event, s, s };
+			   w_event, s, s, w_stream_async };
 		memset(&c, 0, sizeof(c));
 		gd_config_fast(&c);
 		snprintf(c.name, sizeof(c.name), "node%d", i);
