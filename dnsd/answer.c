@@ -60,7 +60,7 @@ answer_seed(struct dnsd *d, uint64_t seed)
 }
 
 /* xorshift64*: fast, and reproducible from a seed for golden tests. */
-static uint64_t
+uint64_t
 answer_rand(struct dnsd *d)
 {
 	uint64_t x = d->rng;

@@ -5,7 +5,8 @@
  * client_addr (space-separated), addresses.dns, ports.dns, recursors,
  * dns_config{node_ttl, service_ttl{name|prefix*|*: dur}, only_passing,
  * udp_answer_limit, a_record_limit, enable_truncate,
- * enable_additional_node_meta_txt, recursor_timeout, soa{refresh, retry,
+ * enable_additional_node_meta_txt, recursor_timeout, recursor_strategy,
+ * soa{refresh, retry,
  * expire, min_ttl}}.
  */
 #include <arpa/inet.h>
@@ -358,6 +359,13 @@ dnsconf_dns_config(struct dnsconf *c, const json_t *dc, char *err,
 		if (ms <= 0)
 			DNSCONF_FAIL("dns_config.recursor_timeout: not a duration");
 		c->recursor_timeout_ms = (uint32_t)ms;
+	}
+	if ((j = json_object_get(dc, "recursor_strategy")) != NULL) {
+		const char *v = json_is_string(j) ? json_string_value(j) : "";
+		if (strcmp(v, "sequential") != 0 && strcmp(v, "random") != 0)
+			DNSCONF_FAIL("dns_config.recursor_strategy: want "
+			    "sequential or random");
+		c->recursor_random = strcmp(v, "random") == 0;
 	}
 	if ((j = json_object_get(dc, "soa")) != NULL && json_is_object(j)) {
 		const json_t *v;

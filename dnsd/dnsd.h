@@ -67,6 +67,7 @@ struct dnsconf {
 	socklen_t recursor_len[DNSCONF_MAX_RECURSORS];
 	size_t   nrecursors;
 	uint32_t recursor_timeout_ms;
+	bool     recursor_random;  /* recursor_strategy "random" */
 };
 
 /* Consul's defaults (domain "consul", dc1, 127.0.0.1:8600). */
@@ -191,6 +192,8 @@ int  answer_servfail(struct dnsd *d, const uint8_t *pkt, size_t len,
          uint8_t *out, size_t outcap);
 /* Seeds the shuffle; the golden tests make answers deterministic. */
 void answer_seed(struct dnsd *d, uint64_t seed);
+/* The next number of that generator (xorshift64*: never zero state). */
+uint64_t answer_rand(struct dnsd *d);
 
 /* --- catalog.c ----------------------------------------------------------- */
 
@@ -269,7 +272,8 @@ struct server_pending {        /* a query forwarded to a recursor */
 	struct sockaddr_storage from;
 	socklen_t fromlen;
 	uint64_t deadline_ms;
-	size_t   recursor;
+	size_t   recursor;         /* index of the one asked now */
+	size_t   tries;            /* recursors asked so far */
 	uint8_t *qbuf;             /* 2-byte length, then the query */
 	uint8_t *query;            /* qbuf + 2; kept for SERVFAIL */
 	size_t   qlen;

@@ -270,16 +270,18 @@ server_fwd_fail(struct dnsd *d, struct server_pending *p)
 	server_pending_free(d, p);
 }
 
-/* Sequential strategy: the next recursor that takes the query, else
- * SERVFAIL. */
+/* The next recursor that takes the query, in order from where this query
+ * started (the first one, or a random one under recursor_strategy
+ * "random"), each at most once; then SERVFAIL. */
 static void
 server_fwd_next(struct dnsd *d, struct server_pending *p)
 {
 	for (;;) {
-		if (++p->recursor >= d->conf.nrecursors) {
+		if (++p->tries >= d->conf.nrecursors) {
 			server_fwd_fail(d, p);
 			return;
 		}
+		p->recursor = (p->recursor + 1) % d->conf.nrecursors;
 		if (server_fwd_send(d, p) == 0)
 			return;
 	}
@@ -320,19 +322,19 @@ server_forward(struct dnsd *d, int fd, bool tcp, const struct sockaddr *from,
 	p->qlen = len;
 	p->client_id = (uint16_t)(q[0] << 8 | q[1]);
 	/* A fresh, hard-to-guess ID per upstream query (RFC 5452). */
-	p->our_id = (uint16_t)(d->next_fwd_id++ ^ (uint16_t)(d->rng >> 17));
+	p->our_id = (uint16_t)(d->next_fwd_id++ ^ (uint16_t)(answer_rand(d) >> 48));
 	p->client_fd = fd;
 	p->tcp = tcp;
 	if (from != NULL && fromlen <= sizeof(p->from)) {
 		memcpy(&p->from, from, fromlen);
 		p->fromlen = fromlen;
 	}
-	p->recursor = 0;
+	p->tries = 0;
+	p->recursor = d->conf.recursor_random ?
+	    (size_t)(answer_rand(d) >> 33) % d->conf.nrecursors : 0;
 	d->stats_forwarded++;
-	if (server_fwd_send(d, p) != 0) {
-		p->recursor = (size_t)-1;
+	if (server_fwd_send(d, p) != 0)
 		server_fwd_next(d, p);
-	}
 }
 
 static void

@@ -239,6 +239,20 @@ def test_forwarding_to_recursors(tmp_path):
         q = dns.message.make_query("big.service.example", "A", use_edns=False)
         m, used_tcp = dns.query.udp_with_fallback(q, front.ip, port=8600, timeout=3)
         assert used_tcp and len(addrs(m)) == 300
+        # A dead first recursor: after recursor_timeout, the next one.
+        dead = next_ip()
+        second = Dnsd(tmp_path, lambda d: d["config"].update(
+            recursors=[dead + ":8600", upstream.ip + ":8600"],
+            dns_config=dict(d["config"]["dns_config"], recursor_timeout="300ms")))
+        try:
+            t0 = time.time()
+            m = second.ask("web.service.example", timeout=3)
+            assert m.rcode() == dns.rcode.NOERROR and addrs(m)
+            assert time.time() - t0 >= 0.25
+            m = second.ask("web.service.example", "SRV", tcp=True, timeout=3)
+            assert len(m.answer[0]) == 5
+        finally:
+            second.stop()
         upstream.stop()
         m = front.ask("web.service.example", timeout=3)
         assert m.rcode() == dns.rcode.SERVFAIL

@@ -304,6 +304,15 @@ test_dnsconf(void **state)
 	assert_int_equal(dnsconf_from_json(&c, root, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "node_ttl"));
 	json_decref(root);
+	root = json_loads("{\"dns_config\":{\"recursor_strategy\":"
+	    "\"random\"}}", 0, NULL);
+	assert_int_equal(dnsconf_from_json(&c, root, err, sizeof(err)), 0);
+	assert_true(c.recursor_random);
+	json_decref(root);
+	root = json_loads("{\"dns_config\":{\"recursor_strategy\":"
+	    "\"fastest\"}}", 0, NULL);
+	assert_int_equal(dnsconf_from_json(&c, root, err, sizeof(err)), -1);
+	json_decref(root);
 	root = json_loads("{\"recursors\":[\"nonsense\"]}", 0, NULL);
 	assert_int_equal(dnsconf_from_json(&c, root, err, sizeof(err)), -1);
 	json_decref(root);
