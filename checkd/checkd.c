@@ -100,7 +100,7 @@ checkd_init(struct daemon *d)
 		log_warnx("local state unreadable; starting without it");
 	cd->timer = loop_add_timer(d->loop, CHECKD_TICK_MS, 1, checkd_on_timer,
 	    cd);
-	cd->dirty = true;
+	cd->dirty = cd->full_sync = true;
 	log_info("started: %zu services and %zu checks", cd->nsvcs, cd->nchks);
 	return 0;
 }
@@ -149,7 +149,7 @@ checkd_reload(struct daemon *d, const struct config *old)
 	(void)old;
 	checkd_setup(cd, &d->cfg);
 	state_load_config(cd, d->cfg.root);
-	cd->dirty = true;
+	cd->dirty = cd->full_sync = true;
 	log_info("reloaded: %zu services and %zu checks", cd->nsvcs,
 	    cd->nchks);
 }

@@ -80,6 +80,7 @@ struct svc {
 	char    *id;
 	json_t  *def;                           /* AgentService, canonical */
 	enum checkd_origin origin;
+	bool     dirty;                         /* catalog row out of date */
 	struct svc *next;
 };
 
@@ -94,7 +95,9 @@ struct checkd {
 	size_t         output_max;
 	bool           script_checks, local_script_checks;
 	uint64_t       seq;                     /* changes, for events */
-	bool           dirty;                   /* catalog out of date */
+	bool           dirty;                   /* some row out of date */
+	bool           node_dirty;              /* the node's checks */
+	bool           full_sync;               /* push everything next */
 	bool           persist_dirty;           /* state.json out of date */
 	uint64_t       last_sync_ms, last_reap_ms;
 	int            timer;
@@ -150,6 +153,8 @@ struct svc *state_add_svc(struct checkd *, json_t *def,
 struct chk *state_add_chk(struct checkd *, json_t *def,
                 enum checkd_origin origin, char *err, size_t errlen);
 void        state_del_svc(struct checkd *, const char *id);
+/* Marks the catalog row of service_id (NULL: the node's checks) stale. */
+void        state_dirty(struct checkd *, const char *service_id);
 void        state_del_chk(struct checkd *, const char *id);
 /* Sets status/output (NULL: keep), notes the change. */
 void        state_set(struct checkd *, struct chk *, const char *status,

@@ -37,8 +37,10 @@ state_add_svc(struct checkd *cd, json_t *def, enum checkd_origin origin)
 
 	json_object_del(def, "Checks");
 	if (s != NULL) {
-		if (!json_equal(s->def, def))
+		if (!json_equal(s->def, def)) {
+			s->dirty = true;
 			cd->dirty = true;
+		}
 		json_decref(s->def);
 		s->def = def;
 		s->origin = origin;
@@ -55,6 +57,7 @@ state_add_svc(struct checkd *cd, json_t *def, enum checkd_origin origin)
 	s->next = cd->svcs;
 	cd->svcs = s;
 	cd->nsvcs++;
+	s->dirty = true;
 	cd->dirty = true;
 	return s;
 }
@@ -149,11 +152,9 @@ state_add_chk(struct checkd *cd, json_t *def, enum checkd_origin origin,
 			n->critical_since_ms = c->critical_since_ms;
 			n->next_ms = c->next_ms;
 		}
-		if (!same)
-			cd->dirty = true;
 		state_del_chk(cd, id);
-	} else
-		cd->dirty = true;
+	}
+	state_dirty(cd, n->service_id);
 	if (n->kind == NULL)
 		snprintf(n->status, sizeof(n->status), "critical");
 	if (n->kind == NULL && *n->output == '\0') {
@@ -205,7 +206,7 @@ state_del_chk(struct checkd *cd, const char *id)
 			continue;
 		*p = c->next;
 		cd->nchks--;
-		cd->dirty = true;
+		state_dirty(cd, c->service_id);
 		cd->seq++;
 		sync_changed(cd, c, "");
 		state_free_chk(cd, c);
@@ -262,6 +263,24 @@ state_cap(const char *s, size_t len, size_t max, bool tail)
 }
 
 void
+state_dirty(struct checkd *cd, const char *service_id)
+{
+	struct svc *s;
+
+	cd->dirty = true;
+	if (service_id == NULL)
+		cd->node_dirty = true;
+	else if ((s = state_svc(cd, service_id)) != NULL)
+		s->dirty = true;
+}
+
+/*
+ * A status change is synced at once; an output-only change waits for the
+ * next full pass (Consul's check_update_interval does the same for the
+ * catalog's sake: outputs that carry a timestamp would otherwise rewrite
+ * a row every interval).
+ */
+void
 state_set(struct checkd *cd, struct chk *c, const char *status,
     const char *output)
 {
@@ -273,7 +292,6 @@ state_set(struct checkd *cd, struct chk *c, const char *status,
 		if (o != NULL) {
 			free(c->output);
 			c->output = o;
-			/* Output-only changes sync too, on the next AE pass. */
 			changed = true;
 		}
 	}
@@ -283,13 +301,11 @@ state_set(struct checkd *cd, struct chk *c, const char *status,
 		c->critical_since_ms = strcmp(status, "critical") == 0 ?
 		    loop_now_ms() : 0;
 		cd->seq++;
-		cd->dirty = true;
+		state_dirty(cd, c->service_id);
 		sync_changed(cd, c, c->status);
 	}
 	if (changed && c->ttl_ms > 0)
 		cd->persist_dirty = true;
-	if (changed)
-		cd->dirty = true;
 }
 
 json_t *

@@ -1,10 +1,11 @@
 /*
  * Anti-entropy: the catalog is made to match the agent.  On the daemon's
- * one-second tick, when something changed (cd->dirty) or CHECKD_AE_MS went
- * by, every service is registered with its checks (one
- * raft.catalog_register each, Consul's /v1/catalog/register body), the
- * node's own checks in one more, and what was synced before but is gone is
- * deregistered.  Any failure (raftd down, no leader, 501 before raftd has
+ * one-second tick, each service whose row changed (svc->dirty: a status, a
+ * definition) is registered with its checks (one raft.catalog_register
+ * each, Consul's /v1/catalog/register body), the node's own checks in one
+ * more, and what was synced before but is gone is deregistered.  Every
+ * CHECKD_AE_MS, and after a start or a reload, everything is pushed (that
+ * pass also carries output-only changes).  Any failure (raftd down, no leader, 501 before raftd has
  * a catalog) leaves the state dirty, so the next tick tries again.
  *
  * After a start, the first sync waits for what the catalog already holds
@@ -79,6 +80,19 @@ struct sync_call {
 	bool           dereg;
 };
 
+/* A push that failed: its row is stale again, retried next tick. */
+static void
+sync_restale(struct checkd *cd, const struct sync_call *sc)
+{
+	cd->dirty = true;
+	if (sc->dereg)
+		return;
+	if (strcmp(sc->key, "n:") == 0)
+		state_dirty(cd, NULL);
+	else if (strncmp(sc->key, "s:", 2) == 0)
+		state_dirty(cd, sc->key + 2);
+}
+
 static void
 sync_reply(struct bus *b, int err, const struct proto_env *env, void *arg)
 {
@@ -90,7 +104,7 @@ sync_reply(struct bus *b, int err, const struct proto_env *env, void *arg)
 	(void)b;
 	cd->sync_inflight--;
 	if (err != 0 || proto_unpack_raft_result(env, &res) != 0) {
-		cd->dirty = true;
+		sync_restale(cd, sc);
 		cd->sync_errors++;
 		goto done;
 	}
@@ -101,7 +115,7 @@ sync_reply(struct bus *b, int err, const struct proto_env *env, void *arg)
 			    (unsigned long long)res.status,
 			    res.error != NULL ? res.error : "");
 		said = true;
-		cd->dirty = true;
+		sync_restale(cd, sc);
 		cd->sync_errors++;
 	} else {
 		said = false;
@@ -223,7 +237,7 @@ sync_tick(struct checkd *cd, uint64_t now)
 	void                   *tmp;
 	size_t                  crit = 0;
 	char                    k[600];
-	bool                    nodechecks = false;
+	bool                    nodechecks = false, full;
 
 	if (cd->d == NULL || cd->d->bus == NULL)
 		return;
@@ -246,23 +260,33 @@ sync_tick(struct checkd *cd, uint64_t now)
 		sync_prime(cd);
 		return;
 	}
-	if (cd->sync_inflight > 0 || (!cd->dirty &&
-	    now - cd->last_sync_ms < CHECKD_AE_MS))
+	if (cd->sync_inflight > 0)
 		return;
-	cd->dirty = false;
-	cd->last_sync_ms = now;
+	if (now - cd->last_sync_ms >= CHECKD_AE_MS)
+		cd->full_sync = true;
+	if (!cd->dirty && !cd->full_sync)
+		return;
+	full = cd->full_sync;
+	if (full)
+		cd->last_sync_ms = now;
+	cd->dirty = cd->full_sync = false;
 	want = json_object();
 	for (struct svc *s = cd->svcs; s != NULL; s = s->next) {
 		snprintf(k, sizeof(k), "s:%s", s->id);
 		json_object_set_new(want, k, json_true());
+		if (!full && !s->dirty)
+			continue;
+		s->dirty = false;
 		sync_send(cd, PROTO_RAFT_CATALOG_REGISTER,
 		    sync_register_body(cd, s), k, false);
 	}
 	if (nodechecks) {
-		sync_send(cd, PROTO_RAFT_CATALOG_REGISTER,
-		    sync_register_body(cd, NULL), "n:", false);
 		json_object_set_new(want, "n:", json_true());
+		if (full || cd->node_dirty)
+			sync_send(cd, PROTO_RAFT_CATALOG_REGISTER,
+			    sync_register_body(cd, NULL), "n:", false);
 	}
+	cd->node_dirty = false;
 	for (struct chk *c = cd->chks; c != NULL; c = c->next) {
 		snprintf(k, sizeof(k), "c:%s", c->id);
 		json_object_set_new(want, k, json_true());

@@ -101,6 +101,11 @@ def test_http_check_critical_and_back(a, target):
                            % target.url)
     r = a.http("GET", "/v1/agent/health/service/id/web?format=text")
     assert (r.status_code, r.text) == (503, "critical")
+    # Anti-entropy carries the change into the catalog within a tick or two.
+    if a.http("GET", "/v1/health/checks/web").status_code == 200:
+        wait_for(lambda: [c for c in a.http("GET", "/v1/health/checks/web").json()
+                          if c["CheckID"] == "service:web"
+                          and c["Status"] == "critical"], timeout=5)
 
     target.code, target.body = 429, b"slow"
     wait_for(status_is(a, "service:web", "warning"), timeout=5)
