@@ -145,6 +145,13 @@ struct cat_filter *catalog_filter_parse(const char *expr);
 void catalog_filter_free(struct cat_filter *f);
 bool catalog_filter_eval(const struct cat_filter *f, const json_t *row);
 
+struct raftd;
+/* catalog_leader.c: gossip membership into the catalog, on the leader. */
+char *catalog_leader_body(const char *name, const char *addr, const char *status,
+          const char *tags, const char *dc, bool exists_same);
+void  catalog_leader_member(struct raftd *r, const char *name, const char *addr,
+          const char *status, const char *tags);
+
 /* server.c: the daemon (bus dispatcher, libuv loop, session TTLs). */
 struct daemon;
 struct bus_req;

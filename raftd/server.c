@@ -1132,9 +1132,7 @@ self_done(void *arg, int status, const struct fsm_result *res)
  * The leader keeps this server's node, its serfHealth check and the
  * `consul` service in the catalog (Consul's leader reconcile): re-proposed
  * whenever the store differs, so a deregistered server comes back.  Other
- * members join this from gossipd's events (later): the same register body,
- * built from a member's address and status (serfHealth critical when
- * failed), goes through the same catalog_parse_register + FSM_CATALOG_REGISTER.
+ * members come from gossipd's gossip.member events (catalog_leader.c).
  */
 static void
 server_self_register(struct raftd *r)
@@ -1186,6 +1184,23 @@ server_self_register(struct raftd *r)
 out:
 	free(canon);
 	free(err);
+}
+
+/* gossipd's member events: the leader reconciles them (catalog_leader.c). */
+static void
+server_on_member(struct bus *b, const struct proto_env *env, void *arg)
+{
+	struct raftd *r = arg;
+	struct proto_gossip_member m;
+
+	(void)b;
+	if (env->type != PROTO_GOSSIP_MEMBER || r->cons == NULL ||
+	    consensus_role(r->cons) != CONSENSUS_LEADER ||
+	    proto_unpack_gossip_member(env, &m) != 0)
+		return;
+	if (!m.self)
+		catalog_leader_member(r, m.name, m.addr, m.status, m.tags);
+	proto_free_gossip_member(&m);
 }
 
 /* --- loop and lifecycle ---------------------------------------------------- */
@@ -1315,6 +1330,8 @@ server_init(struct daemon *d)
 		log_warnx("cannot start raft in %s: %s", path, err);
 		return -1;
 	}
+	if (bus_subscribe(d->bus, "gossipd", "gossip.member", server_on_member, r) != 0)
+		log_warnx("cannot subscribe to gossipd's members: the catalog has this server only");
 	log_info("raft started: id=%" PRIu64 " address=%s data=%s applied=%" PRIu64,
 	    cc.id, r->raft_addr, r->data_dir, r->store.applied);
 	return 0;

@@ -317,3 +317,43 @@ def columnize(rows):
     for r in rows:
         out.append("  ".join([c.ljust(widths[i]) for i, c in enumerate(r[:-1])] + [r[-1]]))
     return "\n".join(out) + "\n"
+
+
+def test_gossip_members_reconciled(agent_factory):
+    """The leader mirrors gossip into the catalog: alive -> serfHealth passing,
+    failed -> critical (and the node's sessions go), left -> deregistered."""
+    a1 = agent_factory(ip=os.environ.get("CATALOG_TEST_IP") or None).start()
+    a2 = agent_factory(ip=os.environ.get("CATALOG_TEST_IP2") or None, dev=False,
+                       args=["-join", a1.ip]).start()
+
+    def serf_of(node):
+        for c in a1.http("GET", "/v1/health/node/" + node).json():
+            if c["CheckID"] == "serfHealth":
+                return c
+        return None
+
+    def wait(pred, what, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.2)
+        raise AssertionError("%s:\n%s" % (what, a1.log()[-3000:]))
+
+    c = wait(lambda: serf_of(a2.name), "member never registered")
+    assert c["Status"] == "passing" and c["Output"] == "Agent alive and reachable"
+    node = a1.http("GET", "/v1/catalog/node/" + a2.name).json()["Node"]
+    assert node["Address"] == a2.ip
+    # A client is no server: no consul service for it.
+    wait(lambda: a1.http("GET", "/v1/catalog/service/consul").json(), "no consul service")
+    assert [s["Node"] for s in a1.http("GET", "/v1/catalog/service/consul").json()] == [a1.name]
+    sid = a1.http("PUT", "/v1/session/create", data=json.dumps({"Node": a2.name})).json()["ID"]
+    assert len(a1.http("GET", "/v1/session/info/" + sid).json()) == 1
+
+    a2.kill()
+    c = wait(lambda: (serf_of(a2.name) or {}).get("Status") == "critical" and serf_of(a2.name),
+             "failed member not critical", timeout=30)
+    assert c["Output"] == "Agent not live or unreachable"
+    assert a1.http("GET", "/v1/session/info/" + sid).json() == []
+    assert a1.http("GET", "/v1/health/service/consul?passing").json()[0]["Node"]["Node"] == a1.name

@@ -495,6 +495,36 @@ test_fsm_roundtrip_and_current(void **state)
 	fsm_cmd_free(&cmd);
 }
 
+static void
+test_member_bodies(void **state)
+{
+	struct store *s = *state;
+	const char *tags = "{\"role\":\"consul\",\"dc\":\"dc1\",\"id\":\"abc\",\"port\":\"8305\"}";
+	char *b;
+
+	/* Another datacenter's member is not ours. */
+	assert_null(catalog_leader_body("m", "10.0.0.9", "alive", "{\"dc\":\"dc2\"}", "dc1", false));
+	/* An alive server: node, consul service on its port, serfHealth passing. */
+	b = catalog_leader_body("m", "10.0.0.9", "alive", tags, "dc1", false);
+	assert_int_equal(reg(s, 10, b), 200);
+	free(b);
+	ASSERT_READ(s, "health_checks", "consul", NULL, "[]");
+	b = rd(s, "service", "consul", NULL, NULL);
+	assert_non_null(strstr(b, "\"ID\":\"abc\",\"Node\":\"m\",\"Address\":\"10.0.0.9\""));
+	assert_non_null(strstr(b, "\"ServicePort\":8305"));
+	free(b);
+	/* Failed: serfHealth critical, the node row untouched. */
+	b = catalog_leader_body("m", "10.0.0.9", "failed", tags, "dc1", true);
+	assert_int_equal(reg(s, 11, b), 200);
+	free(b);
+	b = rd(s, "health_state", "critical", NULL, NULL);
+	assert_non_null(strstr(b, "\"Output\":\"Agent not live or unreachable\""));
+	free(b);
+	b = rd(s, "nodes", "", NULL, NULL);
+	assert_non_null(strstr(b, "\"CreateIndex\":10,\"ModifyIndex\":10"));
+	free(b);
+}
+
 int
 main(void)
 {
@@ -507,6 +537,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_filter_expr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions_invalidated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsm_roundtrip_and_current, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_bodies, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
