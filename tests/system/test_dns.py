@@ -338,6 +338,21 @@ def test_catalog_changes_reach_dns(agent_factory):
     assert requests.put(url, json=check, timeout=2).status_code == 200
     wait_for(lambda m: addrs(m) == ["10.9.0.1"])
 
+    # A restarted dnsd rebuilds its view from raftd by itself.
+    agent.cli("debug", "restart", "dnsd", "-http-addr", agent.http_addr,
+              check=True)
+
+    def after_restart(m):
+        return addrs(m) == ["10.9.0.1"]
+    deadline = time.time() + 10
+    while True:
+        try:
+            wait_for(after_restart)
+            break
+        except Exception:
+            assert time.time() < deadline
+            time.sleep(0.2)
+
 
 def test_reload_applies_dns_config(agent_factory, tmp_path):
     """dns_config from a config file, changed by `tribune reload`."""
