@@ -885,6 +885,7 @@ answer_begin(struct answer *a, struct dnsd *d, struct wire_query *q,
 		limit = outcap;
 	/* The OPT record must always fit: keep its bytes aside. */
 	wire_init(&a->w, out, limit - answer_opt_len(q));
+	a->w.nocomp = d->conf.no_compression;
 	wire_bytes(&a->w, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
 	if (q->has_q) {
 		wire_name(&a->w, &q->qname, true);

@@ -5,7 +5,8 @@
  * client_addr (space-separated), addresses.dns, ports.dns, recursors,
  * dns_config{node_ttl, service_ttl{name|prefix*|*: dur}, only_passing,
  * udp_answer_limit, a_record_limit, enable_truncate,
- * enable_additional_node_meta_txt, recursor_timeout, recursor_strategy,
+ * enable_additional_node_meta_txt, disable_compression, recursor_timeout,
+ * recursor_strategy,
  * soa{refresh, retry,
  * expire, min_ttl}}.
  */
@@ -336,6 +337,11 @@ dnsconf_dns_config(struct dnsconf *c, const json_t *dc, char *err,
 			DNSCONF_FAIL("dns_config.enable_additional_node_meta_txt:"
 			    " not a bool");
 		c->node_meta_txt = json_is_true(j);
+	}
+	if ((j = json_object_get(dc, "disable_compression")) != NULL) {
+		if (!json_is_boolean(j))
+			DNSCONF_FAIL("dns_config.disable_compression: not a bool");
+		c->no_compression = json_is_true(j);
 	}
 	if ((j = json_object_get(dc, "udp_answer_limit")) != NULL &&
 	    dnsconf_json_uint(j, &c->udp_answer_limit) != 0)

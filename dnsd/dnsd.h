@@ -61,6 +61,7 @@ struct dnsconf {
 	uint32_t a_record_limit;    /* 0 = unlimited */
 	bool     enable_truncate;   /* read but ignored: TC is always set */
 	bool     node_meta_txt;     /* enable_additional_node_meta_txt */
+	bool     no_compression;    /* disable_compression */
 	uint32_t soa_refresh, soa_retry, soa_expire, soa_minttl;
 
 	struct sockaddr_storage recursor[DNSCONF_MAX_RECURSORS];
@@ -143,6 +144,7 @@ struct wire_buf {
 	bool     overflow;
 	uint16_t comp[WIRE_COMP_MAX]; /* offsets of names written so far */
 	size_t   ncomp;
+	bool     nocomp;              /* write every name in full */
 };
 
 struct wire_mark {

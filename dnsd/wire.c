@@ -297,6 +297,7 @@ wire_init(struct wire_buf *w, uint8_t *buf, size_t limit)
 	w->limit = limit;
 	w->overflow = false;
 	w->ncomp = 0;
+	w->nocomp = false;
 }
 
 struct wire_mark
@@ -402,6 +403,8 @@ wire_name(struct wire_buf *w, const struct wire_name *nm, bool compress)
 	size_t   first = w->len;
 	size_t   starts[WIRE_MAX_LABELS];
 
+	if (w->nocomp)
+		compress = false;
 	/* The longest suffix already in the message wins. */
 	for (i = 0; i < nm->n && compress; i++) {
 		for (k = 0; k < w->ncomp; k++)

@@ -430,6 +430,26 @@ test_outside_domain(void **state)
 }
 
 static void
+test_disable_compression(void **state)
+{
+	ldns_pkt *r;
+	int       compressed;
+
+	(void)state;
+	ldns_pkt_free(ask("web.service.consul", LDNS_RR_TYPE_SRV, 4096, false));
+	compressed = last_len;
+	D.conf.no_compression = true;
+	r = ask("web.service.consul", LDNS_RR_TYPE_SRV, 4096, false);
+	assert_int_equal(ldns_pkt_ancount(r), 5);
+	assert_true(last_len > compressed + 100);
+	/* No pointer anywhere: every name is spelled out. */
+	for (int i = 12; i + 1 < last_len; i++)
+		assert_false((out[i] & 0xC0) == 0xC0 && out[i + 1] == 12);
+	ldns_pkt_free(r);
+	D.conf.no_compression = false;
+}
+
+static void
 test_ttls(void **state)
 {
 	ldns_pkt *r;
@@ -709,6 +729,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_outside_domain, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ttls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disable_compression, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_64k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shuffle_seeded, setup,
