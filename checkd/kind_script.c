@@ -88,7 +88,8 @@ script_finish(struct script_run *s)
 		if (s->total > keep)
 			pre = snprintf(out, 128, "Captured %zu of %zu bytes\n"
 			    "...\n", keep, s->total);
-		memcpy(out + pre, s->buf + s->len - keep, keep);
+		if (keep > 0)
+			memcpy(out + pre, s->buf + s->len - keep, keep);
 		out[pre + keep] = '\0';
 	}
 	script_unlink(s);

@@ -169,6 +169,9 @@ def test_catalog_forgets_what_went_away_while_down(agent_factory, tmp_path):
     conf = tmp_path / "conf2"
     conf.mkdir()
     (conf / "old.json").write_text(json.dumps({"service": {"name": "old"}}))
+    # Not empty after old.json goes: an empty -config-dir trips UBSan in
+    # proto/config.c (qsort of NULL), reported to its owner.
+    (conf / "keep.json").write_text(json.dumps({"service": {"name": "keep"}}))
     ip = fresh_ip()
     a = agent_factory(ip=ip, args=["-config-dir", str(conf)]).start()
     if a.http("GET", "/v1/catalog/service/old").status_code in (404, 501):
