@@ -5,8 +5,8 @@ is memberlist/serf's protocol and not a private one.
 Each process gets its own loopback address (127.0.2.x, a range the other suites leave alone) and port 7946.
 tribune's side runs tribune-gossipd standalone with its control socket
 (-ctl), which answers `members`, `events`, `event NAME PAYLOAD`, `leave`...
-The last test runs a whole `tribune agent` and talks to it over HTTP, the
-way a user would; it is skipped while httpd lacks /v1/agent/members.
+The last tests run whole `tribune agent`s and talk to them over HTTP and the
+CLI, the way a user would.
 
 Run: TRIBUNE_BUILD=$PWD/build python3 -m pytest -q tests/system/test_gossip_serf.py
 """
@@ -51,6 +51,7 @@ class Cluster:
     def __init__(self, tmp):
         self.tmp = tmp
         self.procs = []
+        self.groups = []
 
     def serf(self, name, ip, key=None, join=None, handler=None, profile="lan"):
         args = [SERF, "agent", "-node", name, "-bind", ip + ":7946",
@@ -101,6 +102,11 @@ class Cluster:
         return TribuneNode(self, p, sock, name)
 
     def stop(self):
+        for pgid in self.groups:  # agents and their children
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
@@ -328,8 +334,10 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
                           "127.0.2.92", "-client", "127.0.2.92",
                           "-serf-lan-port", "7946", "-data-dir", str(data),
                           "-join", "127.0.2.91"],
-                         stdout=log, stderr=subprocess.STDOUT)
+                         stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True)
     cluster.procs.append(p)
+    cluster.groups.append(p.pid)
     assert wait_for(lambda: s1.status("a1") == "alive", 20)
     assert s1.members()["a1"]["tags"]["role"] == "node"
     try:
@@ -364,3 +372,87 @@ def test_key_rotation_and_query(cluster):
     assert all_alive(s1, ["s1", "t1"]) and all_alive(t1, ["s1", "t1"])
     r = s1.run("query", "-timeout", "2s", "hello")
     assert "Ack from 't1'" in r.stdout, r.stdout
+
+
+class Agent:
+    """A whole `tribune agent` on its own loopback address."""
+
+    def __init__(self, cluster, tmp, name, ip, *extra):
+        self.name, self.ip = name, ip
+        self.http = ip + ":8500"
+        log = open(os.path.join(tmp, name + ".alog"), "w")
+        self.p = subprocess.Popen(
+            [TRIBUNE, "agent", "-node", name, "-bind", ip, "-client", ip,
+             "-serf-lan-port", "7946", "-data-dir", os.path.join(tmp, name)]
+            + list(extra), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: kill -9 takes all
+        cluster.procs.append(self.p)
+        cluster.groups.append(self.p.pid)
+        assert wait_for(lambda: self.members_http() is not None, 20)
+
+    def members_http(self):
+        try:
+            _, b = http(self.http, "/v1/agent/members")
+            return {m["Name"]: m for m in json.loads(b)}
+        except Exception:
+            return None
+
+    def cli(self, *args):
+        return subprocess.run([TRIBUNE] + list(args[:1]) +
+                              ["-http-addr", self.http] + list(args[1:]),
+                              capture_output=True, text=True, timeout=30)
+
+    def status(self, who):
+        m = (self.members_http() or {}).get(who)
+        return {1: "alive", 2: "leaving", 3: "left", 4: "failed"}.get(
+            m["Status"]) if m else None
+
+
+def test_agents_and_serf(cluster, tmp_path):
+    """Issue 5's acceptance: serf + two tribune agents, both directions."""
+    if not os.path.exists(TRIBUNE):
+        pytest.skip("no tribune binary")
+    out = tmp_path / "handler.out"
+    script = tmp_path / "handler.sh"
+    script.write_text('#!/bin/sh\necho "$SERF_USER_EVENT" >> %s\n' % out)
+    script.chmod(0o755)
+    s1 = cluster.serf("s1", "127.0.2.111", key=KEY,
+                      handler="user=" + str(script))
+    a1 = Agent(cluster, str(tmp_path), "a1", "127.0.2.112", "-encrypt", KEY,
+               "-join", "127.0.2.111")
+    a2 = Agent(cluster, str(tmp_path), "a2", "127.0.2.113", "-encrypt", KEY)
+    # serf joins the second agent (serf -> tribune)
+    assert s1.run("join", "127.0.2.113:7946").returncode == 0
+    names = ["s1", "a1", "a2"]
+    assert wait_for(lambda: all(s1.status(n) == "alive" for n in names), 20)
+    for a in (a1, a2):
+        assert wait_for(lambda: all(a.status(n) == "alive" for n in names), 20)
+    # both views agree on tags
+    sm = s1.members()
+    for a in (a1, a2):
+        hm = a.members_http()
+        for n in ("a1", "a2"):
+            assert hm[n]["Tags"] == sm[n]["tags"], (hm[n], sm[n])
+    r = a1.cli("members")
+    assert r.returncode == 0, r.stderr
+    lines = {l.split()[0]: l.split() for l in r.stdout.splitlines()[1:]}
+    assert set(lines) == set(names), r.stdout
+    assert lines["a2"][2] == "alive" and lines["a2"][3] == "client"
+    # tribune event runs serf's event handler
+    r = a1.cli("event", "-name", "deploy", "v1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wait_for(lambda: out.exists() and "deploy" in out.read_text())
+    # serf event reaches the other agent's /v1/event/list
+    assert s1.run("event", "-coalesce=false", "fromserf", "p").returncode == 0
+
+    def listed():
+        _, b = http(a2.http, "/v1/event/list")
+        return [e["Name"] for e in json.loads(b)]
+    assert wait_for(lambda: "fromserf" in listed() and "deploy" in listed())
+    # kill -9 of a whole agent (supervisor and children) is seen by all
+    os.killpg(a2.p.pid, signal.SIGKILL)
+    assert wait_for(lambda: s1.status("a2") == "failed", 30)
+    assert wait_for(lambda: a1.status("a2") == "failed", 30)
+    # ...and the reverse: serf killed, the agent marks it failed
+    s1.p.send_signal(signal.SIGKILL)
+    assert wait_for(lambda: a1.status("s1") == "failed", 30)
