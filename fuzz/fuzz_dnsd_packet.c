@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: any bytes as a DNS query, answered from a small fixed
  * view over UDP and TCP.  The first byte picks the options (transport,
- * only_passing, recursors on, a small output buffer); the rest is the
+ * only_passing, recursors on, a_record_limit, a small output buffer,
+ * compression off, udp_answer_limit 1); the rest is the
  * packet.  Beyond "no crash, no sanitizer report" it checks that a UDP
  * answer never exceeds what the query allowed and that the ID is echoed.
  *
@@ -80,6 +81,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	D.conf.nrecursors = (opt & 4) ? 1 : 0;
 	D.conf.a_record_limit = (opt & 8) ? 2 : 0;
 	cap = (opt & 16) ? 512 : sizeof(out);
+	D.conf.no_compression = (opt & 32) != 0;
+	D.conf.udp_answer_limit = (opt & 64) ? 1 : 3;
 
 	n = answer_query(&D, data, size, tcp, out, cap);
 	if (n > 0) {
