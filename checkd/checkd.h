@@ -139,6 +139,8 @@ int     defs_check(const json_t *in, json_t **out, char *err, size_t errlen);
 json_t *defs_canon(const json_t *obj, const char *const *names);
 /* Go duration text -> ms; -1 when malformed, 0 when absent. */
 int64_t defs_duration_ms(const json_t *v);
+/* Go's Duration.String() of a millisecond count ("1m30s"). */
+void    defs_go_duration(int64_t ms, char *out, size_t outlen);
 /* Every service/check definition of a config root, canonical. */
 int     defs_from_config(const json_t *root, json_t *svcs, json_t *chks);
 

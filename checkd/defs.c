@@ -632,3 +632,44 @@ defs_from_config(const json_t *root, json_t *svcs, json_t *chks)
 		rv = -1;
 	return rv;
 }
+
+/*
+ * Go's time.Duration.String() of ms: "0s", "250ms", "10s", "1m30s",
+ * "1h0m0s", "1.5s".
+ */
+void
+defs_go_duration(int64_t ms, char *out, size_t outlen)
+{
+	int64_t h, m, sec, frac;
+	size_t  n = 0;
+
+	if (ms <= 0) {
+		snprintf(out, outlen, "0s");
+		return;
+	}
+	if (ms < 1000) {
+		snprintf(out, outlen, "%lldms", (long long)ms);
+		return;
+	}
+	h = ms / 3600000;
+	m = ms / 60000 % 60;
+	sec = ms / 1000 % 60;
+	frac = ms % 1000;
+	if (h > 0)
+		n += (size_t)snprintf(out + n, outlen - n, "%lldh", (long long)h);
+	if (h > 0 || m > 0)
+		n += (size_t)snprintf(out + n, outlen - n, "%lldm", (long long)m);
+	if (n >= outlen)
+		return;
+	if (frac == 0)
+		snprintf(out + n, outlen - n, "%llds", (long long)sec);
+	else {
+		char f[8];
+		int  k;
+
+		snprintf(f, sizeof(f), "%03lld", (long long)frac);
+		for (k = 2; k > 0 && f[k] == '0'; k--)
+			f[k] = '\0';
+		snprintf(out + n, outlen - n, "%lld.%ss", (long long)sec, f);
+	}
+}

@@ -340,6 +340,7 @@ state_health_check(struct checkd *cd, const struct chk *c)
 	struct svc *s = c->service_id != NULL ? state_svc(cd, c->service_id) :
 	    NULL;
 	const char *type = state_jstr(c->def, "Type");
+	char        dur[32];
 
 	json_object_set_new(o, "Node", json_string(cd->node));
 	json_object_set_new(o, "CheckID", json_string(c->id));
@@ -357,10 +358,18 @@ state_health_check(struct checkd *cd, const struct chk *c)
 		json_decref(json_object_get(o, "ServiceTags"));
 	json_object_set_new(o, "Type", json_string(strcmp(type, "maintenance")
 	    == 0 ? "maintenance" : type));
-	json_object_set_new(o, "Interval", json_string(state_jstr(c->def,
-	    "Interval")));
-	json_object_set_new(o, "Timeout", json_string(state_jstr(c->def,
-	    "Timeout")));
+	/* Consul prints the parsed durations: "1m" comes back "1m0s". */
+	if (c->interval_ms > 0)
+		defs_go_duration(c->interval_ms, dur, sizeof(dur));
+	else
+		dur[0] = '\0';
+	json_object_set_new(o, "Interval", json_string(dur));
+	if (json_object_get(c->def, "Timeout") != NULL &&
+	    defs_duration_ms(json_object_get(c->def, "Timeout")) > 0)
+		defs_go_duration(c->timeout_ms, dur, sizeof(dur));
+	else
+		dur[0] = '\0';
+	json_object_set_new(o, "Timeout", json_string(dur));
 	json_object_set_new(o, "ExposedPort", json_integer(0));
 	json_object_set_new(o, "Definition", json_object());
 	json_object_set_new(o, "CreateIndex", json_integer(0));

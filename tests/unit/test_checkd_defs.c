@@ -254,6 +254,24 @@ test_from_config(void **state)
 	json_decref(chks);
 }
 
+static void
+test_go_duration(void **state)
+{
+	static const struct { int64_t ms; const char *s; } t[] = {
+		{ 0, "0s" }, { 250, "250ms" }, { 1000, "1s" }, { 1500, "1.5s" },
+		{ 10000, "10s" }, { 60000, "1m0s" }, { 90000, "1m30s" },
+		{ 3600000, "1h0m0s" }, { 5400000, "1h30m0s" }, { 1250, "1.25s" },
+		{ -1, NULL }
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; t[i].s != NULL; i++) {
+		defs_go_duration(t[i].ms, buf, sizeof(buf));
+		assert_string_equal(buf, t[i].s);
+	}
+}
+
 int
 main(void)
 {
@@ -265,6 +283,7 @@ main(void)
 		cmocka_unit_test(test_check_fields),
 		cmocka_unit_test(test_check_errors),
 		cmocka_unit_test(test_from_config),
+		cmocka_unit_test(test_go_duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
