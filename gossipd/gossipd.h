@@ -487,7 +487,8 @@ struct gd {
 		uint64_t ltime, at;
 		int      type;
 	} intents[64];
-	struct gd_event_rec recent[GD_RECENT];
+	struct gd_event_rec *recent; /* GD_RECENT slots; calloc'd, so pages
+				      * are only touched as events arrive */
 	size_t   nrecent;     /* total ever recorded */
 	uint64_t next_reap, next_reconnect;
 	bool     snap_dirty;

@@ -183,6 +183,8 @@ swim_init(struct gd *g, const struct gd_config *cfg, const struct gd_ops *ops)
 	g->cfg = *cfg;
 	g->ops = *ops;
 	g->rng = cfg->seed ? cfg->seed : 0x9e3779b97f4a7c15ull;
+	if ((g->recent = calloc(GD_RECENT, sizeof(*g->recent))) == NULL)
+		return -1;
 	if ((s = swim_add(g, cfg->name)) == NULL)
 		return -1;
 	s->addr = cfg->advertise;
@@ -224,6 +226,7 @@ swim_free(struct gd *g)
 	for (size_t i = 0; i < g->nm; i++)
 		susp_clear(&g->m[i]);
 	free(g->m);
+	free(g->recent);
 	bcast_free(&g->ml_q);
 	bcast_free(&g->serf_q);
 	memset(g, 0, sizeof(*g));
