@@ -393,7 +393,8 @@ config_load_path(json_t *doc, const char *path, char *err, size_t errlen)
 		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(char *), name_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(char *), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (rv == 0)
 			rv = config_load_file(doc, names[i], err, errlen);
