@@ -314,3 +314,28 @@ def test_grpc_check(a):
     srv.status = 2           # NOT_SERVING
     c = wait_for(status_is(a, "g", "critical"), timeout=5)
     assert "NOT_SERVING" in c["Output"]
+
+
+def dns_a(a, name):
+    import dns.message
+    import dns.query
+    q = dns.message.make_query(name, "A")
+    r = dns.query.udp(q, a.ip, port=8600, timeout=2)
+    return sorted(rr.address for rrset in r.answer for rr in rrset)
+
+
+def test_failing_check_leaves_dns_and_returns(a, target):
+    """The seed tutorial's step: an HTTP check going critical removes the
+    instance from DNS; it comes back when healthy; maintenance too."""
+    a.http("PUT", "/v1/agent/service/register", json={
+        "name": "web", "port": 80,
+        "check": {"http": target.url, "interval": "1s"}})
+    wait_for(lambda: dns_a(a, "web.service.consul"), timeout=10)
+    target.code = 500
+    wait_for(lambda: dns_a(a, "web.service.consul") == [], timeout=10)
+    target.code = 200
+    wait_for(lambda: dns_a(a, "web.service.consul"), timeout=10)
+    assert a.cli("maint", "-enable", "-service", "web").returncode == 0
+    wait_for(lambda: dns_a(a, "web.service.consul") == [], timeout=10)
+    assert a.cli("maint", "-disable", "-service", "web").returncode == 0
+    wait_for(lambda: dns_a(a, "web.service.consul"), timeout=10)
