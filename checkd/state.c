@@ -106,7 +106,8 @@ state_fill(struct checkd *cd, struct chk *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* Status and output survive a re-registration of the same check. */
+/* Status and output survive a re-registration of the same check (of the
+ * same kind: a ttl check turned http starts over). */
 struct chk *
 state_add_chk(struct checkd *cd, json_t *def, enum checkd_origin origin,
     char *err, size_t errlen)
@@ -142,7 +143,9 @@ state_add_chk(struct checkd *cd, json_t *def, enum checkd_origin origin,
 	if (c != NULL) {
 		bool same = json_equal(c->def, def);
 
-		if (same || json_object_get(def, "Status") == NULL) {
+		/* Consul restores status and output from its snapshot of the
+		 * checks when a service or check is registered again. */
+		if (same || c->kind == n->kind) {
 			snprintf(n->status, sizeof(n->status), "%s", c->status);
 			free(n->output);
 			n->output = strdup(c->output);

@@ -295,6 +295,14 @@ test_replace_existing_checks(void **state)
 	assert_null(state_chk(cd, "service:a:2"));
 	assert_null(state_chk(cd, "service:a:1"));
 	assert_non_null(state_chk(cd, "service:a"));
+	/* Registering again (Fabio does, every few seconds) keeps the
+	 * status and output, even with a changed definition. */
+	call(cd, "check_pass", "service:a", "{\"note\":\"up\"}", NULL, &a);
+	call(cd, "service_register", "", NULL, "{\"name\":\"a\",\"port\":2,"
+	    "\"check\":{\"ttl\":\"7s\",\"notes\":\"changed\"}}", &a);
+	assert_string_equal(state_chk(cd, "service:a")->status, "passing");
+	assert_string_equal(state_chk(cd, "service:a")->output, "up");
+	assert_string_equal(state_chk(cd, "service:a")->notes, "changed");
 	free(a.body);
 	free_checkd(cd);
 }
