@@ -431,7 +431,7 @@ struct gd_event_rec {
 
 struct gd_stats {
 	uint64_t rx_packets, rx_bad, rx_crypt_fail, tx_packets;
-	uint64_t probes, probe_fail, suspects_raised, refutes;
+	uint64_t probes, probe_fail, suspects_raised, refutes, tcp_rescues;
 };
 
 struct gd {
@@ -454,7 +454,7 @@ struct gd {
 		char     target[GD_NAME_MAX];
 		uint32_t seq;
 		uint64_t sent, timeout_at;
-		bool     acked, indirect_sent;
+		bool     acked, indirect_sent, tcp_acked;
 		int      nack_expect, nack_got;
 	} probe;
 	struct gd_relay {

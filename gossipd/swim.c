@@ -1057,6 +1057,12 @@ swim_probe_end(struct gd *g)
 			g->awareness--;
 		return;
 	}
+	if (g->probe.tcp_acked) {
+		/* reachable over TCP only: the network may be misconfigured,
+		 * but the member is alive */
+		g->st.tcp_rescues++;
+		return;
+	}
 	g->st.probe_fail++;
 	if (g->probe.nack_expect > 0)
 		delta = g->probe.nack_expect > g->probe.nack_got ?
@@ -1115,8 +1121,47 @@ swim_probe_start(struct gd *g, uint64_t now)
 	g->probe.timeout_at = now + g->cfg.probe_timeout;
 	g->probe.acked = false;
 	g->probe.indirect_sent = false;
+	g->probe.tcp_acked = false;
 	g->probe.nack_expect = g->probe.nack_got = 0;
 	swim_ping_to(g, t, g->probe.seq, t->state == WS_SUSPECT);
+}
+
+/* memberlist's TCP fallback probe: answered with an ack on the stream */
+static void
+swim_tcp_ping_done(void *arg, const uint8_t *reply, size_t rl)
+{
+	struct gd      *g = arg;
+	struct gd_buf   in = { 0 };
+	struct wire_ack a;
+
+	if (reply == NULL || !g->probe.active)
+		return;
+	if (wire_stream_open(&g->cfg.keyring,
+		g->cfg.keyring.n && g->cfg.crypt_verify_incoming, reply, rl,
+		&in) == 0 &&
+	    in.len > 1 && in.p[0] == WIRE_ACK &&
+	    wire_dec_ack(in.p + 1, in.len - 1, &a) == 0 && a.seq == g->probe.seq)
+		g->probe.tcp_acked = true;
+	wire_buf_free(&in);
+}
+
+static void
+swim_tcp_ping(struct gd *g, const struct gd_member *t)
+{
+	struct wire_ping p;
+	struct gd_buf    b = { 0 }, fr = { 0 };
+
+	memset(&p, 0, sizeof(p));
+	p.seq = g->probe.seq;
+	snprintf(p.node, sizeof(p.node), "%s", t->name);
+	snprintf(p.src_node, sizeof(p.src_node), "%s", g->m[0].name);
+	p.src = g->m[0].addr;
+	wire_enc_ping(&b, &p);
+	if (swim_stream_frame(g, &b, &fr) == 0)
+		g->ops.stream_async(g->ops.ctx, &t->addr, fr.p, fr.len,
+		    swim_tcp_ping_done, g);
+	wire_buf_free(&b);
+	wire_buf_free(&fr);
 }
 
 static void
@@ -1152,6 +1197,8 @@ swim_probe_indirect(struct gd *g)
 		swim_send1(g, &h->addr, &b, true, false);
 		wire_buf_free(&b);
 	}
+	if (t->vsn[1] >= 3 && g->ops.stream_async)
+		swim_tcp_ping(g, t);
 }
 
 static void

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gossipd/gossipd.h"
 
@@ -31,6 +32,7 @@ struct node {
 	int           idx;
 	struct gd     g;
 	bool          down;
+	bool          udp_deaf; /* receives no datagrams; TCP still works */
 	int           events;
 	char          last_event[GD_NAME_MAX];
 };
@@ -182,7 +184,7 @@ w_run(struct world *w, uint64_t ms)
 			w->nq = w->capq = 0;
 			for (size_t i = 0; i < nq; i++) {
 				struct node *d = w_find(w, &q[i].to);
-				if (d && !d->down)
+				if (d && !d->down && !d->udp_deaf)
 					swim_recv_udp(&d->g, &q[i].from, q[i].p,
 					    q[i].n);
 				free(q[i].p);
@@ -426,6 +428,105 @@ test_force_leave_prune(void **state)
 	free(w);
 }
 
+static void
+test_tcp_fallback(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	uint64_t      rescues = 0;
+
+	(void)state;
+	w_init(w, 4, NULL);
+	w_join_all(w);
+	w->n[2].udp_deaf = true;
+	w_run(w, 8000);
+	for (int i = 0; i < 4; i++) {
+		rescues += w->n[i].g.st.tcp_rescues;
+		for (int j = 0; j < 4; j++)
+			assert_int_equal(status_of(w, i, j), GD_ALIVE);
+	}
+	assert_true(rescues > 0);
+	w_free(w);
+	free(w);
+}
+
+static void
+test_snapshot_rejoin(void **state)
+{
+	struct world  *w = calloc(1, sizeof(*w));
+	char           path[] = "/tmp/test_gossipd_snapXXXXXX";
+	int            fd = mkstemp(path);
+	struct gd_addr addrs[8];
+	int            n;
+	FILE          *f;
+	char           buf[1024];
+	size_t         len;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	w_init(w, 3, NULL);
+	snprintf(w->n[1].g.cfg.snapshot_path, sizeof(w->n[1].g.cfg.snapshot_path),
+	    "%s", path);
+	w_join_all(w);
+	serf_user_event(&w->n[1].g, "e", NULL, 0, false);
+	w_run(w, 1000);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[len] = 0;
+	fclose(f);
+	assert_non_null(strstr(buf, "alive: node0 127.0.0.1:7000\n"));
+	assert_non_null(strstr(buf, "alive: node2 127.0.0.1:7002\n"));
+	assert_non_null(strstr(buf, "event-clock: 1\n"));
+	/* a restarted node1 witnesses the clocks and finds its peers */
+	swim_free(&w->n[1].g);
+	{
+		struct gd_config c = w->n[0].g.cfg;
+		struct gd_ops    o = w->n[0].g.ops;
+		snprintf(c.name, sizeof(c.name), "node1");
+		c.advertise.port = 7001;
+		snprintf(c.snapshot_path, sizeof(c.snapshot_path), "%s", path);
+		o.ctx = o.up = &w->n[1];
+		assert_int_equal(swim_init(&w->n[1].g, &c, &o), 0);
+	}
+	n = serf_snapshot_load(&w->n[1].g, addrs, 8);
+	assert_int_equal(n, 2);
+	assert_true(w->n[1].g.event_clock >= 2);
+	assert_true(serf_join(&w->n[1].g, addrs, n) > 0);
+	w_run(w, 2000);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			assert_int_equal(status_of(w, i, j), GD_ALIVE);
+	/* after a graceful leave, the snapshot says so: no rejoin */
+	serf_leave_begin(&w->n[1].g);
+	swim_leave(&w->n[1].g);
+	serf_snapshot_write(&w->n[1].g);
+	assert_int_equal(serf_snapshot_load(&w->n[1].g, addrs, 8), 0);
+	unlink(path);
+	w_free(w);
+	free(w);
+}
+
+static void
+test_reap(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	(void)state;
+	w_init(w, 3, NULL);
+	for (int i = 0; i < 3; i++)
+		w->n[i].g.cfg.reconnect_timeout = 5000;
+	w_join_all(w);
+	w->n[2].down = true;
+	w_run(w, 3000);
+	assert_int_equal(status_of(w, 0, 2), GD_FAILED);
+	w_run(w, 7000);
+	assert_null(swim_find(&w->n[0].g, "node2"));
+	assert_int_equal(w->n[0].g.nm, 2);
+	w_free(w);
+	free(w);
+}
+
 int
 main(void)
 {
@@ -438,6 +539,9 @@ main(void)
 		cmocka_unit_test(test_event_dedup),
 		cmocka_unit_test(test_encrypted),
 		cmocka_unit_test(test_force_leave_prune),
+		cmocka_unit_test(test_tcp_fallback),
+		cmocka_unit_test(test_snapshot_rejoin),
+		cmocka_unit_test(test_reap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
