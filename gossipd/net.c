@@ -273,6 +273,25 @@ fail:
 	return -1;
 }
 
+/*
+ * Outgoing streams leave from the bound address (not the port), so that
+ * peers and firewalls see the same source as for our datagrams.
+ */
+static void
+net_bind_source(const struct net *n, int fd)
+{
+	struct gd_addr          a = n->bind;
+	struct sockaddr_storage ss;
+	socklen_t               sl;
+	static const uint8_t    zero[16];
+
+	if (a.len == 0 || memcmp(a.ip, zero, a.len) == 0)
+		return;
+	a.port = 0;
+	sl = to_sa(&a, &ss);
+	(void)bind(fd, (struct sockaddr *)&ss, sl);
+}
+
 static int
 net_stream(void *ctx, const struct gd_addr *to, const uint8_t *p, size_t n,
     uint8_t **reply, size_t *reply_len)
@@ -284,10 +303,10 @@ net_stream(void *ctx, const struct gd_addr *to, const uint8_t *p, size_t n,
 	int                     fd, rc = -1, err = 0;
 	socklen_t               el = sizeof(err);
 
-	(void)nt;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	net_bind_source(nt, fd);
 	if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
 		if (errno != EINPROGRESS || net_wait(fd, POLLOUT, deadline) != 1)
 			goto out;
@@ -588,6 +607,7 @@ net_stream_async(void *ctx, const struct gd_addr *to, const uint8_t *p,
 		c->out = NULL;
 		return -1;
 	}
+	net_bind_source(n, c->fd);
 	memcpy(c->out, p, len);
 	c->outlen = len;
 	c->peer = *to;
