@@ -73,6 +73,7 @@ struct chk {
 	uint64_t ttl_deadline_ms;               /* ttl check expires */
 	uint64_t critical_since_ms;             /* 0: not critical */
 	bool     running;
+	bool     kpriv_curl;                    /* kpriv is a curl run */
 	struct chk *next;
 };
 
@@ -199,6 +200,10 @@ void kind_http_fini(struct checkd *);
 const char *kind_http_status_text(long code);
 /* HTTP status -> passing/warning/critical. */
 const char *kind_http_map(long code);
+/* A tcp check to a host name, as a curl connect-only transfer. */
+int  kind_http_connect(struct checkd *, struct chk *, const char *host,
+         const char *port);
+void kind_http_cancel(struct checkd *, struct chk *);
 /* Serving status in a framed grpc.health.v1 response, -1 if unreadable. */
 int  kind_grpc_decode(const unsigned char *b, size_t len);
 /* Script exit status -> passing/warning/critical. */

@@ -29,6 +29,7 @@ struct http_run {
 	size_t             len, total;
 	char               errbuf[CURL_ERROR_SIZE];
 	bool               grpc;
+	bool               tcp;           /* connect only (kind_tcp, names) */
 	int                grpc_status;   /* grpc-status header, -1: none */
 	char               grpc_message[128];
 };
@@ -230,6 +231,43 @@ grpc_finish(struct http_run *h, CURLcode rc)
 	sched_result(cd, c, st == 1 ? "passing" : "critical", out);
 }
 
+/* A tcp check's connect-only transfer ended: Go's dialer's words. */
+static void
+tcp_finish(struct http_run *h, CURLcode rc)
+{
+	struct checkd *cd = h->cd;
+	struct chk    *c = h->c;
+	const char    *addr = json_string_value(json_object_get(c->def, "TCP"));
+	char           out[600], reason[128];
+	long           oserr = 0;
+
+	if (rc == CURLE_OK) {
+		snprintf(out, sizeof(out), "TCP connect %s: Success", addr);
+		http_free(h);
+		sched_result(cd, c, "passing", out);
+		return;
+	}
+	curl_easy_getinfo(h->e, CURLINFO_OS_ERRNO, &oserr);
+	if (rc == CURLE_COULDNT_RESOLVE_HOST) {
+		char host[256];
+
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(addr, ":"),
+		    addr);
+		snprintf(out, sizeof(out), "dial tcp: lookup %s: no such host",
+		    host);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(out, sizeof(out), "dial tcp %s: i/o timeout", addr);
+	} else {
+		snprintf(reason, sizeof(reason), "%s", oserr != 0 ?
+		    strerror((int)oserr) : curl_easy_strerror(rc));
+		reason[0] = (char)tolower((unsigned char)reason[0]);
+		snprintf(out, sizeof(out), "dial tcp %s: connect: %s", addr,
+		    reason);
+	}
+	http_free(h);
+	sched_result(cd, c, "critical", out);
+}
+
 static void
 http_finish(struct http_run *h, CURLcode rc)
 {
@@ -292,7 +330,9 @@ http_drain(struct checkd *cd)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &h);
-		if (h != NULL && h->grpc)
+		if (h != NULL && h->tcp)
+			tcp_finish(h, msg->data.result);
+		else if (h != NULL && h->grpc)
 			grpc_finish(h, msg->data.result);
 		else if (h != NULL)
 			http_finish(h, msg->data.result);
@@ -541,6 +581,55 @@ common:
 	}
 	c->kpriv = h;
 	return 0;
+}
+
+/*
+ * A tcp check to a host name: curl resolves it in its threaded resolver and
+ * connects without blocking (CONNECT_ONLY), so names cost the loop nothing.
+ */
+int
+kind_http_connect(struct checkd *cd, struct chk *c, const char *host,
+    const char *port)
+{
+	struct http_run *h;
+	char             url[600];
+
+	if (cd->curlm == NULL && kind_http_init(cd) != 0)
+		return -1;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -1;
+	h->cd = cd;
+	h->c = c;
+	h->tcp = true;
+	if ((h->e = curl_easy_init()) == NULL) {
+		free(h);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "http://%s:%s/", host, port);
+	curl_easy_setopt(h->e, CURLOPT_URL, url);
+	curl_easy_setopt(h->e, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(h->e, CURLOPT_PRIVATE, h);
+	curl_easy_setopt(h->e, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(h->e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h->e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
+	curl_easy_setopt(h->e, CURLOPT_FORBID_REUSE, 1L);
+	if (curl_multi_add_handle(cd->curlm, h->e) != CURLM_OK) {
+		http_free(h);
+		return -1;
+	}
+	c->kpriv = h;
+	c->kpriv_curl = true;
+	return 0;
+}
+
+void
+kind_http_cancel(struct checkd *cd, struct chk *c)
+{
+	(void)cd;
+	if (c->kpriv != NULL)
+		http_free(c->kpriv);
+	c->kpriv = NULL;
+	c->kpriv_curl = false;
 }
 
 static void

@@ -1,12 +1,13 @@
 /*
  * TCP checks: a non-blocking connect to each address of host:port in turn
  * (v4 and v6, as Go's dialer); the first that connects passes the check.
- * Numeric addresses resolve without blocking; a name goes through
- * getaddrinfo(), which can block the loop on a slow resolver (noted in
- * docs/checks.md).
+ * Numeric addresses need no resolver; a host name is handed to curl
+ * (kind_http_connect: threaded resolver, connect-only transfer), so no
+ * lookup ever blocks the loop.
  */
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -59,9 +60,13 @@ tcp_fail(struct tcp_run *t)
 	char        out[600];
 	const char *addr = json_string_value(json_object_get(t->c->def, "TCP"));
 
-	snprintf(out, sizeof(out), "dial tcp %s: connect: %s", addr,
-	    strerror(t->last_errno != 0 ? t->last_errno : ECONNREFUSED));
-	/* Go says "connection refused" in lower case, as strerror does. */
+	char        reason[128];
+
+	/* Go says "connection refused", in lower case. */
+	snprintf(reason, sizeof(reason), "%s", strerror(t->last_errno != 0 ?
+	    t->last_errno : ECONNREFUSED));
+	reason[0] = (char)tolower((unsigned char)reason[0]);
+	snprintf(out, sizeof(out), "dial tcp %s: connect: %s", addr, reason);
 	tcp_done(t, "critical", out);
 }
 
@@ -142,8 +147,12 @@ tcp_start(struct checkd *cd, struct chk *c)
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	rv = getaddrinfo(host, port, &hints, &t->res);
 	if (rv == EAI_NONAME) {
-		hints.ai_flags = AI_NUMERICSERV;
-		rv = getaddrinfo(host, port, &hints, &t->res);
+		free(t);
+		if (kind_http_connect(cd, c, host, port) == 0)
+			return 0;
+		snprintf(out, sizeof(out), "dial tcp %s: cannot start", addr);
+		sched_result(cd, c, "critical", out);
+		return 0;
 	}
 	if (rv != 0) {
 		free(t);
@@ -163,7 +172,10 @@ tcp_cancel(struct checkd *cd, struct chk *c)
 {
 	struct tcp_run *t = c->kpriv;
 
-	(void)cd;
+	if (c->kpriv_curl) {
+		kind_http_cancel(cd, c);
+		return;
+	}
 	if (t == NULL)
 		return;
 	tcp_close(t);

@@ -78,6 +78,7 @@ sched_result(struct checkd *cd, struct chk *c, const char *status,
 
 	c->running = false;
 	c->kpriv = NULL;
+	c->kpriv_curl = false;
 	st = sched_threshold(c, status);
 	state_set(cd, c, st, output);
 }

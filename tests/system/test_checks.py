@@ -158,9 +158,22 @@ def test_tcp_check(a):
            json={"name": "tcp", "tcp": addr, "interval": "1s"})
     c = wait_for(status_is(a, "tcp", "passing"))
     assert c["Output"] == "TCP connect %s: Success" % addr
+    # A host name goes through curl's resolver, never blocking the loop.
+    named = "localhost:%d" % srv.getsockname()[1]
+    a.http("PUT", "/v1/agent/check/register",
+           json={"name": "tcpname", "tcp": named, "interval": "1s"})
+    c = wait_for(status_is(a, "tcpname", "passing"))
+    assert c["Output"] == "TCP connect %s: Success" % named
+    a.http("PUT", "/v1/agent/check/register",
+           json={"name": "nohost", "tcp": "no-such-host.invalid:80",
+                 "interval": "1s", "status": "passing"})
+    c = wait_for(status_is(a, "nohost", "critical"))
+    assert c["Output"] == "dial tcp: lookup no-such-host.invalid: no such host"
     srv.close()
     c = wait_for(status_is(a, "tcp", "critical"), timeout=5)
-    assert "connection refused" in c["Output"].lower()
+    assert c["Output"] == "dial tcp %s: connect: connection refused" % addr
+    c = wait_for(status_is(a, "tcpname", "critical"), timeout=5)
+    assert "connection refused" in c["Output"]
 
 
 def test_script_checks_need_the_flag(a):
