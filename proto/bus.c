@@ -304,6 +304,11 @@ bus_send_raw(struct bus *b, nng_msg *req, const char *data, size_t len)
 	         nng_msg_header_len(req))) != 0 ||
 	    (rv = nng_msg_append(m, data, len)) != 0)
 		goto fail_msg;
+	/* Most replies find the pipe idle: a non-blocking send hands the
+	 * message over at once (no aio, no taskq callback, no reap).  When the
+	 * pipe is still writing it answers NNG_EAGAIN and keeps m: queue it. */
+	if (nng_sendmsg(b->rep, m, NNG_FLAG_NONBLOCK) == 0)
+		return 0;
 	if ((slot = malloc(sizeof(*slot))) == NULL) {
 		rv = NNG_ENOMEM;
 		goto fail_msg;

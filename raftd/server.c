@@ -967,8 +967,87 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 
 /* --- events and session TTLs -------------------------------------------------- */
 
+/*
+ * raft.changed for the kv table is coalesced per loop turn.  Every event
+ * crosses to every subscriber (httpd, dnsd: nng filters on the SUB side)
+ * and costs a few thread wake-ups in each, which was a third of a PUT's
+ * CPU at 64 clients.  libraft applies a whole committed batch in one turn,
+ * so the kv changes of that turn become one event: index = the last one,
+ * key = the changes' longest common prefix, prefix = true (exact when the
+ * turn changed one key).  A prefix event wakes every waiter under or above
+ * that prefix (httpd/wait.c), a superset of the ones concerned, and raftd's
+ * store still decides whether each answer changed.  When the common prefix
+ * would be empty (dnsd reads "" + prefix as "anything changed") the held
+ * event goes out and a new one starts.  Held events are flushed before any
+ * other event, so indexes still go out in order, and at the end of the turn
+ * (uv_check).
+ */
+static struct {
+	uv_check_t check;
+	char      *key;    /* NULL: nothing held */
+	uint64_t   index;
+	bool       prefix;
+} kvpend;
+
+static void server_publish_now(struct raftd *r, uint64_t index, const char *table,
+    const char *key, bool prefix, bool tick);
+
+static void
+server_flush_kv(struct raftd *r)
+{
+	char *key = kvpend.key;
+
+	if (key == NULL)
+		return;
+	kvpend.key = NULL;
+	server_publish_now(r, kvpend.index, "kv", key, kvpend.prefix, false);
+	free(key);
+}
+
+static void
+server_check_cb(uv_check_t *h)
+{
+	server_flush_kv(h->data);
+}
+
+static void
+server_hold_kv(struct raftd *r, uint64_t index, const char *key, bool prefix)
+{
+	size_t n = 0;
+
+	if (kvpend.key != NULL) {
+		while (kvpend.key[n] != '\0' && kvpend.key[n] == key[n])
+			n++;
+		if (n == 0 && (kvpend.key[0] != '\0' || key[0] != '\0'))
+			server_flush_kv(r);
+	}
+	if (kvpend.key == NULL) {
+		if ((kvpend.key = strdup(key)) == NULL) {
+			server_publish_now(r, index, "kv", key, prefix, false);
+			return;
+		}
+		kvpend.prefix = prefix;
+	} else if (kvpend.key[n] != '\0' || key[n] != '\0' || prefix) {
+		kvpend.key[n] = '\0';
+		kvpend.prefix = true;
+	}
+	kvpend.index = index;
+}
+
 static void
 server_publish(struct raftd *r, uint64_t index, const char *table, const char *key,
+    bool prefix, bool tick)
+{
+	if (!tick && strcmp(table, "kv") == 0 && uv_is_active((uv_handle_t *)&kvpend.check)) {
+		server_hold_kv(r, index, key != NULL ? key : "", prefix);
+		return;
+	}
+	server_flush_kv(r);
+	server_publish_now(r, index, table, key, prefix, tick);
+}
+
+static void
+server_publish_now(struct raftd *r, uint64_t index, const char *table, const char *key,
     bool prefix, bool tick)
 {
 	struct proto_raft_changed ev;
@@ -1393,6 +1472,9 @@ server_main(int argc, char **argv)
 		uv_poll_start(&r->polls[i], UV_READABLE, server_poll_cb);
 	}
 	r->npolls = n;
+	uv_check_init(&loop, &kvpend.check);
+	kvpend.check.data = r;
+	uv_check_start(&kvpend.check, server_check_cb);
 	uv_timer_init(&loop, &r->tick);
 	r->tick.data = r;
 	uv_timer_start(&r->tick, server_tick_cb, 1000, 1000);
@@ -1411,6 +1493,8 @@ server_main(int argc, char **argv)
 
 	for (int i = 0; i < r->npolls; i++)
 		uv_poll_stop(&r->polls[i]);
+	server_flush_kv(r);
+	uv_check_stop(&kvpend.check);
 	if (r->cons != NULL) {
 		consensus_close(r->cons, server_closed, &closed);
 		while (!closed && uv_run(&loop, UV_RUN_ONCE))
