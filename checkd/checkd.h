@@ -51,7 +51,8 @@ struct chk_kind {
 	int  (*start)(struct checkd *, struct chk *);
 	/* Stops a run in flight and frees kpriv; no sched_result() after. */
 	void (*cancel)(struct checkd *, struct chk *);
-	/* Output for a run that hit its timeout. */
+	/* Output for a run that hit its timeout (critical); NULL: a timeout
+	 * passes (udp: no answer is an answer). */
 	const char *timeout_text;
 };
 
@@ -191,6 +192,7 @@ const struct chk_kind *sched_kind(const char *type);
 
 /* kind_http.c, kind_tcp.c, kind_script.c */
 extern const struct chk_kind kind_http, kind_tcp, kind_script, kind_grpc;
+extern const struct chk_kind kind_udp;
 int  kind_http_init(struct checkd *);
 /* Stand-ins for curl's timer and SIGCHLD, on the scheduler's tick. */
 void kind_http_tick(struct checkd *, uint64_t now_ms);

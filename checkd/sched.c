@@ -28,6 +28,8 @@ sched_kind(const char *type)
 		return &kind_tcp;
 	if (strcmp(type, "grpc") == 0)
 		return &kind_grpc;
+	if (strcmp(type, "udp") == 0)
+		return &kind_udp;
 	if (strcmp(type, "script") == 0)
 		return &kind_script;
 	if (strcmp(type, "ttl") == 0)
@@ -186,15 +188,23 @@ sched_tick(struct checkd *cd, uint64_t now)
 			if (now >= c->run_deadline_ms) {
 				char out[128];
 
+				const char *st = "critical";
+
 				if (c->kind == &kind_script)
 					snprintf(out, sizeof(out), "Timed out "
 					    "(%llds) running check",
 					    (long long)c->timeout_ms / 1000);
-				else
+				else if (c->kind->timeout_text == NULL) {
+					snprintf(out, sizeof(out), "%s connect "
+					    "%s: Success", "UDP",
+					    json_string_value(json_object_get(
+					    c->def, "UDP")));
+					st = "passing";
+				} else
 					snprintf(out, sizeof(out), "%s",
 					    c->kind->timeout_text);
 				sched_cancel(cd, c);
-				sched_result(cd, c, "critical", out);
+				sched_result(cd, c, st, out);
 			}
 			continue;
 		}

@@ -352,3 +352,37 @@ def test_failing_check_leaves_dns_and_returns(a, target):
     wait_for(lambda: dns_a(a, "web.service.consul") == [], timeout=10)
     assert a.cli("maint", "-disable", "-service", "web").returncode == 0
     wait_for(lambda: dns_a(a, "web.service.consul"), timeout=10)
+
+
+def test_udp_check(a):
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                data, peer = echo.recvfrom(512)
+                echo.sendto(b"pong", peer)
+            except OSError:
+                return
+    threading.Thread(target=serve, daemon=True).start()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    closed_addr = "127.0.0.1:%d" % closed.getsockname()[1]
+    closed.close()
+    for name, sock_addr in (("echo", "127.0.0.1:%d" % echo.getsockname()[1]),
+                            ("silent", "127.0.0.1:%d" % silent.getsockname()[1]),
+                            ("closed", closed_addr)):
+        r = a.http("PUT", "/v1/agent/check/register", json={
+            "name": name, "udp": sock_addr, "interval": "1s", "timeout": "500ms",
+            "status": "warning"})
+        assert r.status_code == 200, r.text
+    c = wait_for(status_is(a, "echo", "passing"))
+    assert c["Output"].startswith("UDP connect 127.0.0.1:")
+    wait_for(status_is(a, "silent", "passing"))
+    c = wait_for(status_is(a, "closed", "critical"))
+    assert "connection refused" in c["Output"]
+    echo.close()
+    silent.close()

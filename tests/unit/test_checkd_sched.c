@@ -220,7 +220,8 @@ test_schedule_grid(void **state)
 	(void)state;
 	/* A check of an unknown kind never runs; a polled one keeps to its
 	 * grid: next = previous due time + interval, not end + interval. */
-	c = add_check(cd, "{\"name\":\"u\",\"udp\":\"x:1\",\"interval\":\"1s\"}");
+	c = add_check(cd, "{\"name\":\"u\",\"h2ping\":\"x:1\",\"interval\":"
+	    "\"1s\"}");
 	assert_null(c->kind);
 	assert_string_equal(c->status, "critical");
 	{
