@@ -7,92 +7,62 @@ fixture here is shared with test_session/test_txn/test_blocking.
 import base64
 import json
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("TRIBUNE_BUILD", os.path.join(ROOT, "build"))
-TRIBUNE = os.path.join(BUILD, "bin", "tribune")
-
-_next_host = [0]
+from conftest import TRIBUNE, Agent as BaseAgent, sanitizer_report
 
 
-def _addr():
-    # A /24 per process, one host per agent.
-    _next_host[0] += 1
-    return "127.0.%d.%d" % (100 + os.getpid() % 150, 10 + _next_host[0])
+class Agent(BaseAgent):
+    """conftest's agent with the short HTTP helpers these modules use."""
 
-
-class Agent:
-    def __init__(self):
-        self.ip = _addr()
-        self.dir = tempfile.mkdtemp(prefix="tribune-test-")
-        self.url = "http://%s:8500" % self.ip
-        self.log = open(os.path.join(self.dir, "agent.log"), "wb")
-        self.proc = subprocess.Popen(
-            [TRIBUNE, "agent", "-dev", "-client", self.ip, "-bind", self.ip,
-             "-data-dir", os.path.join(self.dir, "data"), "-node", "node-" + self.ip.replace(".", "-")],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                r = requests.get(self.url + "/v1/status/leader", timeout=1)
-                if r.status_code == 200 and r.json():
-                    return
-            except (requests.ConnectionError, ValueError, requests.Timeout):
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("agent did not start; log in " + self.dir)
+    def __init__(self, tmp_path):
+        super().__init__(tmp_path)
+        self.url = self.http_addr
 
     def get(self, path, **kw):
-        return requests.get(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+        return self.http("GET", path, **kw)
 
     def put(self, path, data=None, **kw):
-        return requests.put(self.url + path, data=data, timeout=kw.pop("timeout", 10), **kw)
+        return self.http("PUT", path, data=data, **kw)
 
     def delete(self, path, **kw):
-        return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+        return self.http("DELETE", path, **kw)
 
     def cli(self, *args, input=None):
-        env = dict(os.environ, CONSUL_HTTP_ADDR=self.ip + ":8500")
+        """`tribune` with CONSUL_HTTP_ADDR (as Consul users set it); bytes out."""
+        env = dict(self.env, CONSUL_HTTP_ADDR=self.ip + ":8500")
         env.pop("TRIBUNE_HTTP_ADDR", None)
         return subprocess.run([TRIBUNE] + list(args), env=env, input=input,
                               capture_output=True, timeout=60)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+    def wait_leader(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
             try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        with open(os.path.join(self.dir, "agent.log"), "rb") as f:
-            text = f.read().decode(errors="replace")
-        bad = "AddressSanitizer" in text or "runtime error:" in text
-        if bad:
-            shutil.copy(os.path.join(self.dir, "agent.log"), "/tmp/tribune-sanitizer-%s.log" % self.ip)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        assert not bad, "sanitizer report in the agent's log (kept in /tmp)"
+                r = self.get("/v1/status/leader", timeout=1)
+                if r.status_code == 200 and r.json():
+                    return
+            except (requests.ConnectionError, ValueError, requests.Timeout):
+                pass
+            time.sleep(0.1)
+        raise AssertionError("no leader after %ss:\n%s" % (timeout, self.log()))
 
 
 @pytest.fixture(scope="module")
-def agent():
+def agent(tmp_path_factory):
     if not os.access(TRIBUNE, os.X_OK):
-        pytest.skip("no tribune binary in " + BUILD)
-    a = Agent()
+        pytest.skip("no tribune binary at " + TRIBUNE)
+    a = Agent(tmp_path_factory.mktemp("agent"))
+    a.start()
+    a.wait_leader()
     yield a
-    a.stop()
+    a.stop(timeout=15)
+    line = sanitizer_report(a.log())
+    assert not line, "sanitizer report in the agent's log: %s (%s)" % (line, a.log_path)
 
 
 # --- HTTP ---------------------------------------------------------------------
