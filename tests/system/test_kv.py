@@ -1,7 +1,7 @@
 """KV over HTTP and `tribune kv`/`tribune info` against a real agent.
 
 Each test module starts its own agent on its own loopback address
-(127.0.x.y), so modules and parallel runs do not collide.  The `agent`
+(conftest's next_ip), so modules do not collide.  The `agent`
 fixture here is shared with test_session/test_txn/test_blocking.
 """
 import base64
