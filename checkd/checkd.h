@@ -43,6 +43,7 @@ enum checkd_origin { ORIGIN_FILE = 1, ORIGIN_API = 2 };
 
 struct checkd;
 struct chk;
+struct script_run;
 
 /* A check kind: starts a run, cancels one in flight. */
 struct chk_kind {
@@ -104,7 +105,8 @@ struct checkd {
 	uint64_t       last_sync_ms, last_reap_ms;
 	int            timer;
 	void          *curlm;                   /* CURLM * (kind_http.c) */
-	int            curl_timer;
+	int64_t        curl_due_ms;             /* curl's timer, -1: none */
+	struct script_run *scripts;             /* runs in flight (kind_script.c) */
 	/* Anti-entropy bookkeeping (sync.c). */
 	json_t        *synced;                  /* {"s:<id>":1,"c:<id>":1} */
 	int            sync_inflight;
@@ -190,7 +192,8 @@ void sched_cancel(struct checkd *, struct chk *);
 /* The kind for a canonical check Type. */
 const struct chk_kind *sched_kind(const char *type);
 
-/* kind_http.c, kind_tcp.c, kind_script.c */
+/* kind_http.c (http, grpc, named tcp), kind_tcp.c, kind_udp.c,
+ * kind_script.c: the polled kinds. */
 extern const struct chk_kind kind_http, kind_tcp, kind_script, kind_grpc;
 extern const struct chk_kind kind_udp;
 int  kind_http_init(struct checkd *);

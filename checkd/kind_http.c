@@ -34,7 +34,6 @@ struct http_run {
 	char               grpc_message[128];
 };
 
-static int64_t http_timer_due;          /* ms, -1: none */
 
 static const char *const grpc_codes[] = { "OK", "Canceled", "Unknown",
 	"InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
@@ -380,9 +379,10 @@ http_socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sp)
 static int
 http_timer_cb(CURLM *m, long timeout_ms, void *arg)
 {
+	struct checkd *cd = arg;
+
 	(void)m;
-	(void)arg;
-	http_timer_due = timeout_ms < 0 ? -1 :
+	cd->curl_due_ms = timeout_ms < 0 ? -1 :
 	    (int64_t)(loop_now_ms() + (uint64_t)timeout_ms);
 	return 0;
 }
@@ -394,10 +394,10 @@ kind_http_tick(struct checkd *cd, uint64_t now)
 {
 	int running;
 
-	if (cd->curlm == NULL || http_timer_due < 0 ||
-	    (uint64_t)http_timer_due > now)
+	if (cd->curlm == NULL || cd->curl_due_ms < 0 ||
+	    (uint64_t)cd->curl_due_ms > now)
 		return;
-	http_timer_due = -1;
+	cd->curl_due_ms = -1;
 	curl_multi_socket_action(cd->curlm, CURL_SOCKET_TIMEOUT, 0, &running);
 	http_drain(cd);
 }
@@ -415,7 +415,7 @@ kind_http_init(struct checkd *cd)
 	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, http_timer_cb);
 	curl_multi_setopt(m, CURLMOPT_TIMERDATA, cd);
 	cd->curlm = m;
-	http_timer_due = -1;
+	cd->curl_due_ms = -1;
 	return 0;
 }
 

@@ -36,7 +36,6 @@ struct script_run {
 	struct script_run *next;
 };
 
-static struct script_run *script_runs;
 
 const char *
 kind_script_map(int exit_code)
@@ -51,7 +50,8 @@ kind_script_map(int exit_code)
 static void
 script_unlink(struct script_run *s)
 {
-	for (struct script_run **p = &script_runs; *p != NULL; p = &(*p)->next)
+	for (struct script_run **p = &s->cd->scripts; *p != NULL;
+	     p = &(*p)->next)
 		if (*p == s) {
 			*p = s->next;
 			return;
@@ -148,8 +148,7 @@ kind_script_tick(struct checkd *cd)
 {
 	struct script_run *s, *next;
 
-	(void)cd;
-	for (s = script_runs; s != NULL; s = next) {
+	for (s = cd->scripts; s != NULL; s = next) {
 		next = s->next;
 		if (!s->exited && waitpid(s->pid, &s->status, WNOHANG) ==
 		    s->pid)
@@ -236,8 +235,8 @@ spawned:
 	s->cd = cd;
 	s->c = c;
 	s->fd = p[0];
-	s->next = script_runs;
-	script_runs = s;
+	s->next = cd->scripts;
+	cd->scripts = s;
 	c->kpriv = s;
 	if (cd->loop != NULL)
 		loop_add_fd(cd->loop, s->fd, POLLIN, script_read, s);
