@@ -32,18 +32,66 @@ done
 until curl -sf -X PUT http://127.0.0.62:8500/v1/kv/bench/key -d value | grep -q true; do sleep 0.2; done
 curl -sf -X POST http://127.0.0.61:2379/v3/kv/put -d '{"key":"YmVuY2gva2V5","value":"dmFsdWU="}' >/dev/null
 
-# wrk prints "Requests/sec:" and, with --latency, a percentile table.
-rps()  { awk '/Requests\/sec/ {print $2}'; }
-pct()  { awk -v p="$1" '$1==p {print $2}'; }
-run()  { wrk -t2 -c64 -d"${DUR}s" -s "$here/$1" "$2" 2>&1; }
-lat()  { wrk -t1 -c1 -d"${DUR}s" --latency -s "$here/$1" "$2" 2>&1; }
+# The durable-write floor of this disk, the way each system writes its log:
+# libraft (O_DIRECT|O_DSYNC 4 KiB writes) and etcd's WAL (write +
+# fdatasync); 1,000 each into a preallocated file in the data directory.
+cat >"$work/fsync.c" <<'C'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
+static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+int main(int argc, char **argv) {
+	enum { N = 1000 }; static double d[N]; void *buf; int direct = argv[2][0] == 'd';
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | (direct ? O_DIRECT | O_DSYNC : 0), 0600);
+	if (fd < 0 || posix_memalign(&buf, 4096, 4096) != 0 || posix_fallocate(fd, 0, N * 4096) != 0 || fsync(fd) != 0) return 1;
+	for (int i = 0; i < N; i++) {
+		double t = now();
+		if (pwrite(fd, buf, 4096, (off_t)i * 4096) != 4096 || (!direct && fdatasync(fd) != 0)) return 1;
+		d[i] = now() - t;
+	}
+	qsort(d, N, sizeof(d[0]), cmp);
+	printf("%.0f µs / %.0f µs\n", d[N / 2], d[N * 99 / 100]);
+	unlink(argv[1]);
+	return 0;
+}
+C
+floor_direct=-; floor_fdatasync=-
+if cc -O2 -o "$work/fsync" "$work/fsync.c" 2>/dev/null; then
+  floor_direct=$("$work/fsync" "$work/tribune/fsync.probe" direct || echo -)
+  floor_fdatasync=$("$work/fsync" "$work/tribune/fsync.probe" fdatasync || echo -)
+fi
 
-t_put=$(run kv_put_tribune.lua http://127.0.0.62:8500 | rps)
-e_put=$(run kv_put_etcd.lua http://127.0.0.61:2379 | rps)
-t_get=$(run kv_get_tribune.lua http://127.0.0.62:8500 | rps)
-e_get=$(run kv_get_etcd.lua http://127.0.0.61:2379 | rps)
+# wrk prints "Requests/sec:" and, with --latency, a percentile table.
+rps()  { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+pct()  { awk -v p="$1" '$1==p {print $2}'; }
+lat()  { wrk -t1 -c1 -d"${DUR}s" --latency -s "$here/$1" "$2" 2>&1; }
+# CPU ticks (user + system) of a process and its children's threads.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{t+=$1} END {print t+0}'; }
+tpids() { echo "$tpid" $(ps -o pid= --ppid "$tpid"); }
+hz=$(getconf CLK_TCK)
+# run SCRIPT URL PIDS...: wrk at 64 connections; sets out (wrk's output)
+# and cpu (CPU µs the given processes spent per request).
+run() {
+  local s=$1 u=$2 t0 t1 n; shift 2
+  t0=$(ticks "$@")
+  out=$(wrk -t2 -c64 -d"${DUR}s" -s "$here/$s" "$u" 2>&1)
+  t1=$(ticks "$@")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / hz / n; else print "-" }')
+}
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+run kv_put_tribune.lua http://127.0.0.62:8500 $(tpids); t_put=$(rps "$out"); t_put_cpu=$cpu
+run kv_put_etcd.lua http://127.0.0.61:2379 "$epid"; e_put=$(rps "$out"); e_put_cpu=$cpu
+run kv_get_tribune.lua http://127.0.0.62:8500 $(tpids); t_get=$(rps "$out"); t_get_cpu=$cpu
+run kv_get_etcd.lua http://127.0.0.61:2379 "$epid"; e_get=$(rps "$out"); e_get_cpu=$cpu
 tl=$(lat kv_put_tribune.lua http://127.0.0.62:8500)
 el=$(lat kv_put_etcd.lua http://127.0.0.61:2379)
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 rss=$(ps -o rss= --ppid "$tpid" | awk -v s="$(ps -o rss= -p "$tpid")" '{t+=$1} END {printf "%.1f", (t+s)/1024}')
 erss=$(ps -o rss= -p "$epid" | awk '{printf "%.1f", $1/1024}')
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
@@ -61,4 +109,19 @@ under \`bench/\` with a 64-byte value; GET reads one key.
 | PUT p50, 1 client | $(echo "$tl" | pct 50%) | $(echo "$el" | pct 50%) | | ≤ 0.3 ms |
 | PUT p99, 1 client | $(echo "$tl" | pct 99%) | $(echo "$el" | pct 99%) | | |
 | RSS, MiB (tribune: all 6 processes) | $rss | $erss | | |
+| CPU per PUT at 64 connections (server processes, µs) | $t_put_cpu | $e_put_cpu | | |
+| CPU per GET at 64 connections (server processes, µs) | $t_get_cpu | $e_get_cpu | | |
+
+Durable-write floor of this disk (p50 / p99 of one 4 KiB write made
+durable): O_DIRECT|O_DSYNC, as libraft writes, $floor_direct; write +
+fdatasync, as etcd's WAL, $floor_fdatasync.  A single client's PUT waits for
+one of these, so it bounds the single-client p50 from below.
+
+wrk (2 threads at 64 connections, 1 for latency) runs on the same $(nproc)
+cores as the server it measures; the other server is idle meanwhile.  Load
+average before / after: $load0 / $load1 (anything above ~1 is other work on
+the machine, and throughput numbers move with it; CPU per request moves
+much less).  Both GETs use each system's default read: tribune's is
+Consul's \`default\` (the leader's local store, no Raft round trip), etcd's
+v3 range is linearizable (a ReadIndex round).
 MD
