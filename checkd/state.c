@@ -317,10 +317,11 @@ state_agent_service(struct checkd *cd, const struct svc *s)
 	const json_t *d = s->def;
 	json_t       *o = json_object(), *v;
 
+	/* Consul's AgentService field order; Kind (omitempty) comes first. */
+	if ((v = json_object_get(d, "Kind")) != NULL && *json_string_value(v))
+		json_object_set(o, "Kind", v);
 	json_object_set(o, "ID", json_object_get(d, "ID"));
 	json_object_set(o, "Service", json_object_get(d, "Name"));
-	if ((v = json_object_get(d, "Kind")) != NULL)
-		json_object_set(o, "Kind", v);
 	json_object_set(o, "Tags", json_object_get(d, "Tags"));
 	json_object_set(o, "Meta", json_object_get(d, "Meta"));
 	json_object_set(o, "Port", json_object_get(d, "Port"));
