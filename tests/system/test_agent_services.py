@@ -3,6 +3,7 @@ persistence across restarts, and the catalog sync."""
 import itertools
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -67,6 +68,11 @@ def test_service_from_config_and_reload(agent_factory, tmp_path):
     assert r.status_code == 200 and r.text == ""
     wait_for(lambda: "web" not in services(a))
     assert {"db1", "api"} <= set(services(a))
+
+    # SIGHUP to the agent does the same.
+    (conf / "cache.json").write_text(json.dumps({"service": {"name": "cache"}}))
+    a.send_signal(signal.SIGHUP)
+    wait_for(lambda: "cache" in services(a))
 
 
 def test_api_register_persists_across_restart(agent_factory):
