@@ -40,7 +40,7 @@ struct agent {
 	struct gd_addr  retry[AGENT_MAX_JOIN];
 	int             nretry, retries;
 	uint64_t        next_retry;
-	bool            retry_done;
+	bool            retry_done, retry_inflight;
 	bool            leaving, left;
 	struct bus_req *leave_req;
 	char            node_id[40], dc[64];
@@ -401,32 +401,45 @@ out:
 	return rc;
 }
 
+static void
+agent_join_done(void *arg, int ok)
+{
+	struct bus_req *req = arg;
+	char            buf[64];
+
+	if (ok == 0) {
+		agent_reply(req, 500,
+		    "1 error occurred:\n\t* Failed to join: no address answered\n\n",
+		    0, NULL);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "{\"joined\":%d}", ok);
+	agent_reply(req, 200, NULL, 0, buf);
+}
+
+/* The reply goes out when every address has answered (or timed out). */
 static int
 agent_join(struct bus_req *req, const struct proto_gossip_join *j)
 {
-	struct gd_addr a;
-	int            ok = 0;
-	char           buf[64];
+	struct gd_addr a[AGENT_MAX_JOIN];
+	int            n = 0;
 
 	if (j->wan)
 		return agent_reply(req, 500, "WAN gossip is not supported", 0,
 		    NULL);
-	for (size_t i = 0; i < j->addrs.n; i++) {
-		if (net_parse_addr(j->addrs.v[i], (uint16_t)A.d->cfg.port_serf_lan,
-			&a) != 0) {
+	for (size_t i = 0; i < j->addrs.n && n < AGENT_MAX_JOIN; i++) {
+		if (net_parse_addr(j->addrs.v[i],
+			(uint16_t)A.d->cfg.port_serf_lan, &a[n]) != 0) {
 			log_warnx("join: bad address %s", j->addrs.v[i]);
 			continue;
 		}
-		if (a.port == 0)
-			a.port = (uint16_t)A.d->cfg.port_serf_lan;
-		ok += serf_join(&A.g, &a, 1);
+		if (a[n].port == 0)
+			a[n].port = (uint16_t)A.d->cfg.port_serf_lan;
+		n++;
 	}
-	if (ok == 0)
-		return agent_reply(req, 500,
-		    "1 error occurred:\n\t* Failed to join: no address answered\n\n",
-		    0, NULL);
-	snprintf(buf, sizeof(buf), "{\"joined\":%d}", ok);
-	return agent_reply(req, 200, NULL, 0, buf);
+	if (n == 0 || serf_join_async(&A.g, a, n, agent_join_done, req) != 0)
+		agent_join_done(req, 0);
+	return 0;
 }
 
 static int
@@ -501,6 +514,24 @@ agent_dispatch(struct daemon *d, struct bus_req *req,
 }
 
 static void
+agent_retry_done(void *arg, int ok)
+{
+	(void)arg;
+	A.retry_inflight = false;
+	A.next_retry = swim_now(&A.g) + (uint64_t)A.d->cfg.retry_interval_ms;
+	if (ok > 0) {
+		log_info("retry-join: joined %d", ok);
+		A.retry_done = true;
+	} else if (A.d->cfg.retry_max > 0 && ++A.retries >= A.d->cfg.retry_max) {
+		log_warnx("retry-join: giving up after %d attempts", A.retries);
+		A.retry_done = true;
+	} else {
+		log_info("retry-join: no answer, again in %lld ms",
+		    (long long)A.d->cfg.retry_interval_ms);
+	}
+}
+
+static void
 agent_tick(void *arg)
 {
 	uint64_t now;
@@ -511,17 +542,12 @@ agent_tick(void *arg)
 	swim_tick(&A.g);
 	net_tick(A.net);
 	now = swim_now(&A.g);
-	if (A.nretry && !A.retry_done && !A.leaving && now >= A.next_retry) {
-		if (serf_join(&A.g, A.retry, A.nretry) > 0) {
-			log_info("retry-join: joined");
-			A.retry_done = true;
-		} else if (A.d->cfg.retry_max > 0 &&
-		    ++A.retries >= A.d->cfg.retry_max) {
-			log_warnx("retry-join: giving up after %d attempts",
-			    A.retries);
-			A.retry_done = true;
-		}
-		A.next_retry = now + (uint64_t)A.d->cfg.retry_interval_ms;
+	if (A.nretry && !A.retry_done && !A.retry_inflight && !A.leaving &&
+	    now >= A.next_retry) {
+		A.retry_inflight = true;
+		if (serf_join_async(&A.g, A.retry, A.nretry, agent_retry_done,
+			NULL) != 0)
+			agent_retry_done(NULL, 0);
 	}
 	if (A.leaving && !A.left && serf_leave_step(&A.g)) {
 		A.left = true;

@@ -513,6 +513,9 @@ int  swim_tick(struct gd *g);
 int  swim_join(struct gd *g, const struct gd_addr *a);
 /* the same in the background when the transport can (reconnects) */
 int  swim_join_async(struct gd *g, const struct gd_addr *a);
+/* in the background, then cb(arg, ok); 0 if cb will be called */
+int  swim_join_cb(struct gd *g, const struct gd_addr *a,
+     void (*cb)(void *arg, bool ok), void *arg);
 /* begin graceful leave (memberlist part): dead about self */
 void swim_leave(struct gd *g);
 /* local meta changed (tags): new incarnation, broadcast */
@@ -537,6 +540,9 @@ void serf_merge_state(struct gd *g, const uint8_t *p, size_t n, bool join);
 void serf_tick(struct gd *g, uint64_t now);
 /* serf.c: API */
 int  serf_join(struct gd *g, const struct gd_addr *addrs, int n);
+/* join without blocking: cb(arg, number joined) once all have answered */
+int  serf_join_async(struct gd *g, const struct gd_addr *addrs, int n,
+     void (*cb)(void *arg, int ok), void *arg);
 int  serf_leave_begin(struct gd *g);
 bool serf_leave_sent(struct gd *g);
 /*

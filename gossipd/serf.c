@@ -487,6 +487,47 @@ serf_join(struct gd *g, const struct gd_addr *addrs, int n)
 	return ok;
 }
 
+struct serf_join_batch {
+	struct gd *g;
+	int        pending, ok;
+	void     (*cb)(void *arg, int ok);
+	void      *arg;
+};
+
+static void
+serf_join_batch_done(void *arg, bool ok)
+{
+	struct serf_join_batch *b = arg;
+
+	b->ok += ok;
+	if (--b->pending > 0)
+		return;
+	if (b->ok)
+		serf_broadcast_join(b->g, b->g->clock);
+	if (b->cb)
+		b->cb(b->arg, b->ok);
+	free(b);
+}
+
+int
+serf_join_async(struct gd *g, const struct gd_addr *addrs, int n,
+    void (*cb)(void *arg, int ok), void *arg)
+{
+	struct serf_join_batch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return -1;
+	b->g = g;
+	b->cb = cb;
+	b->arg = arg;
+	b->pending = n + 1; /* held until every exchange has started */
+	for (int i = 0; i < n; i++)
+		if (swim_join_cb(g, &addrs[i], serf_join_batch_done, b) != 0)
+			serf_join_batch_done(b, false);
+	serf_join_batch_done(b, false);
+	return 0;
+}
+
 int
 serf_leave_begin(struct gd *g)
 {

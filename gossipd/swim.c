@@ -959,6 +959,50 @@ swim_join_async(struct gd *g, const struct gd_addr *a)
 	return swim_push_pull(g, a, true, false);
 }
 
+struct swim_join_req {
+	struct gd *g;
+	void     (*cb)(void *arg, bool ok);
+	void      *arg;
+};
+
+static void
+swim_join_req_done(void *arg, const uint8_t *reply, size_t rl)
+{
+	struct swim_join_req *r = arg;
+	bool                  ok = swim_pp_reply(r->g, reply, rl, true) == 0;
+
+	r->cb(r->arg, ok);
+	free(r);
+}
+
+int
+swim_join_cb(struct gd *g, const struct gd_addr *a,
+    void (*cb)(void *arg, bool ok), void *arg)
+{
+	struct gd_buf         st = { 0 }, fr = { 0 };
+	struct swim_join_req *r;
+	int                   rc = -1;
+
+	if (g->ops.stream_async == NULL) {
+		cb(arg, swim_join(g, a) == 0);
+		return 0;
+	}
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return -1;
+	r->g = g;
+	r->cb = cb;
+	r->arg = arg;
+	if (swim_local_state(g, true, &st) == 0 &&
+	    swim_stream_frame(g, &st, &fr) == 0)
+		rc = g->ops.stream_async(g->ops.ctx, a, fr.p, fr.len,
+		    swim_join_req_done, r);
+	if (rc != 0)
+		free(r);
+	wire_buf_free(&st);
+	wire_buf_free(&fr);
+	return rc;
+}
+
 int
 swim_join(struct gd *g, const struct gd_addr *a)
 {

@@ -456,3 +456,24 @@ def test_agents_and_serf(cluster, tmp_path):
     # ...and the reverse: serf killed, the agent marks it failed
     s1.p.send_signal(signal.SIGKILL)
     assert wait_for(lambda: a1.status("s1") == "failed", 30)
+
+
+def test_agent_retry_join_and_cli_join(cluster, tmp_path):
+    """-retry-join keeps trying until serf is there; `tribune join` works."""
+    if not os.path.exists(TRIBUNE):
+        pytest.skip("no tribune binary")
+    a1 = Agent(cluster, str(tmp_path), "a1", "127.0.2.121", "-retry-join",
+               "127.0.2.122", "-retry-interval", "1s")
+    time.sleep(2)
+    s1 = cluster.serf("s1", "127.0.2.122")
+    assert wait_for(lambda: s1.status("a1") == "alive", 15)
+    s2 = cluster.serf("s2", "127.0.2.123")
+    r = a1.cli("join", "127.0.2.123")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wait_for(lambda: s2.status("a1") == "alive", 10)
+    assert wait_for(lambda: a1.status("s2") == "alive", 10)
+    r = a1.cli("join", "127.0.2.124")  # nobody there
+    assert r.returncode != 0
+    r = a1.cli("leave")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wait_for(lambda: s1.status("a1") == "left", 15), s1.members()

@@ -508,6 +508,36 @@ test_snapshot_rejoin(void **state)
 }
 
 static void
+join_cb(void *arg, int ok)
+{
+	*(int *)arg = ok;
+}
+
+static void
+test_join_async(void **state)
+{
+	struct world  *w = calloc(1, sizeof(*w));
+	struct gd_addr addrs[2];
+	int            got = -1;
+
+	(void)state;
+	w_init(w, 3, NULL);
+	w->n[2].down = true;
+	addrs[0] = w->n[2].g.cfg.advertise; /* down */
+	addrs[1] = w->n[0].g.cfg.advertise;
+	assert_int_equal(serf_join_async(&w->n[1].g, addrs, 2, join_cb, &got), 0);
+	assert_int_equal(got, 1);
+	got = -1;
+	assert_int_equal(serf_join_async(&w->n[1].g, addrs, 1, join_cb, &got), 0);
+	assert_int_equal(got, 0);
+	w_run(w, 2000);
+	assert_int_equal(status_of(w, 0, 1), GD_ALIVE);
+	assert_int_equal(status_of(w, 1, 0), GD_ALIVE);
+	w_free(w);
+	free(w);
+}
+
+static void
 test_reap(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -542,6 +572,7 @@ main(void)
 		cmocka_unit_test(test_tcp_fallback),
 		cmocka_unit_test(test_snapshot_rejoin),
 		cmocka_unit_test(test_reap),
+		cmocka_unit_test(test_join_async),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
