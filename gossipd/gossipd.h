@@ -11,7 +11,9 @@
  *   serf.c   the serf layer: Lamport clocks, intents, member status, user
  *            events, reaping, snapshot.
  *   net.c    the real UDP/TCP transport (the ops below) and the poll loop.
- *   daemon.c flags, Consul tags, bus glue; main.c only calls gossipd_main().
+ *   agent.c  under the supervisor: the bus, Consul's tags and events.
+ *   standalone.c  the entry (gossipd_main) and the standalone mode with a
+ *            control socket; main.c only calls gossipd_main().
  *
  * The engine never touches a socket or a clock: everything goes through
  * struct gd_ops, so tests run several engines in one process with an
@@ -587,7 +589,7 @@ int         net_default_addr(struct gd_addr *a);
 int         net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a);
 const char *net_addr_str(const struct gd_addr *a, char *buf, size_t len);
 
-/* daemon.c: standalone mode (no -run-dir) and the dispatch to agent.c */
+/* standalone.c: the entry; standalone mode (no -run-dir) or agent.c */
 int gossipd_main(int argc, char **argv);
 
 /* agent.c: under the supervisor, on the bus */

@@ -1,4 +1,4 @@
-/* tribune-gossipd: everything but main() lives in daemon.c and friends. */
+/* tribune-gossipd: everything but main() lives in standalone.c and friends. */
 #include "gossipd.h"
 
 int

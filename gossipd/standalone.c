@@ -1,7 +1,8 @@
 /*
- * daemon.c: tribune-gossipd's entry: flags (Consul's agent flags that
- * concern gossip), Consul's member tags, the leave sequence, and a small
- * control socket (-ctl PATH) for standalone runs and tests:
+ * standalone.c: tribune-gossipd's entry.  Under the supervisor (-run-dir)
+ * it hands over to agent.c; otherwise it runs alone, for interop tests and
+ * debugging: Consul's gossip flags, its own poll loop, and a small control
+ * socket (-ctl PATH):
  *
  *     members | events | stats | join ADDR | leave | force-leave NODE [prune]
  *     event NAME [PAYLOAD]
@@ -23,7 +24,7 @@
 
 #define MAX_JOIN 16
 
-struct gdaemon {
+struct standalone {
 	struct gd      g;
 	struct net    *net;
 	int            ctl;
@@ -52,9 +53,9 @@ on_signal(int sig)
 }
 
 static void
-gdaemon_member(void *ctx, const struct gd_member *m)
+standalone_member(void *ctx, const struct gd_member *m)
 {
-	struct gdaemon *d = ctx;
+	struct standalone *d = ctx;
 	char            a[80];
 
 	if (d->verbose)
@@ -64,9 +65,9 @@ gdaemon_member(void *ctx, const struct gd_member *m)
 }
 
 static void
-gdaemon_event(void *ctx, const struct wire_event *e)
+standalone_event(void *ctx, const struct wire_event *e)
 {
-	struct gdaemon *d = ctx;
+	struct standalone *d = ctx;
 
 	if (d->verbose)
 		fprintf(stderr, "gossipd: event %s ltime=%llu payload=%.*s\n",
@@ -75,7 +76,7 @@ gdaemon_event(void *ctx, const struct wire_event *e)
 }
 
 static void
-gdaemon_node_id(struct gdaemon *d)
+standalone_node_id(struct standalone *d)
 {
 	char  path[512];
 	FILE *f;
@@ -107,7 +108,7 @@ gdaemon_node_id(struct gdaemon *d)
 }
 
 static uint64_t
-parse_dur(const char *s)
+standalone_duration(const char *s)
 {
 	char  *e;
 	double v = strtod(s, &e);
@@ -122,7 +123,7 @@ parse_dur(const char *s)
 }
 
 static void
-usage(void)
+standalone_usage(void)
 {
 	fprintf(stderr,
 	    "usage: tribune-gossipd -node NAME -bind IP [-advertise IP] "
@@ -137,7 +138,7 @@ usage(void)
 }
 
 static int
-ctl_open(struct gdaemon *d)
+standalone_ctl_open(struct standalone *d)
 {
 	struct sockaddr_un sa;
 	int                fd;
@@ -159,7 +160,7 @@ ctl_open(struct gdaemon *d)
 }
 
 static void
-tag_print(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+standalone_tag(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
 	struct gd_buf *b = ctx;
 	char           t[1200];
@@ -169,13 +170,13 @@ tag_print(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 }
 
 static void
-ctl_reply_members(struct gdaemon *d, FILE *f)
+standalone_members(struct standalone *d, FILE *f)
 {
 	for (size_t i = 0; i < d->g.nm; i++) {
 		const struct gd_member *m = &d->g.m[i];
 		struct gd_buf           t = { 0 };
 		char                    a[80];
-		wire_dec_tags(m->meta, m->meta_len, tag_print, &t);
+		wire_dec_tags(m->meta, m->meta_len, standalone_tag, &t);
 		wire_buf_put(&t, "", 1);
 		fprintf(f, "%s %s %s %u %u %s\n", m->name,
 		    net_addr_str(&m->addr, a, sizeof(a)),
@@ -186,7 +187,7 @@ ctl_reply_members(struct gdaemon *d, FILE *f)
 }
 
 static void
-ctl_serve(struct gdaemon *d)
+standalone_ctl_serve(struct standalone *d)
 {
 	char  line[2048], *cmd, *arg, *save = NULL;
 	int   fd = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
@@ -210,7 +211,7 @@ ctl_serve(struct gdaemon *d)
 	if (cmd == NULL)
 		goto out;
 	if (strcmp(cmd, "members") == 0) {
-		ctl_reply_members(d, f);
+		standalone_members(d, f);
 	} else if (strcmp(cmd, "event") == 0 && arg) {
 		const char *pl = save ? save : "";
 		fprintf(f, serf_user_event(&d->g, arg, (const uint8_t *)pl,
@@ -257,7 +258,7 @@ out:
 int
 gossipd_main(int argc, char **argv)
 {
-	static struct gdaemon d;
+	static struct standalone d;
 	struct gd_config      cfg;
 	struct gd_ops         ops;
 	struct gd_addr        bind, adv;
@@ -317,7 +318,7 @@ gossipd_main(int argc, char **argv)
 		else if (OPT("-protocol"))
 			proto_cur = (uint8_t)atoi(v);
 		else if (OPT("-retry-interval"))
-			d.retry_interval = parse_dur(v);
+			d.retry_interval = standalone_duration(v);
 		else if (OPT("-retry-max"))
 			d.retry_max = atoi(v);
 		else if (OPT("-encrypt")) {
@@ -336,7 +337,7 @@ gossipd_main(int argc, char **argv)
 			}
 			(*n)++;
 		} else {
-			usage();
+			standalone_usage();
 			return 1;
 		}
 #undef OPT
@@ -377,7 +378,7 @@ gossipd_main(int argc, char **argv)
 		snprintf(cfg.snapshot_path, sizeof(cfg.snapshot_path),
 		    "%s/serf/local.snapshot", d.data_dir);
 	}
-	gdaemon_node_id(&d);
+	standalone_node_id(&d);
 	if (agent_tags(&tags, d.server, d.dc, d.node_id, d.expect,
 		d.bootstrap) != 0 || tags.len > GD_META_MAX) {
 		fprintf(stderr, "gossipd: tags too large\n");
@@ -399,13 +400,13 @@ gossipd_main(int argc, char **argv)
 	}
 	net_set_drop(d.net, drop_pct, cfg.seed);
 	net_ops(d.net, &ops);
-	ops.member = gdaemon_member;
-	ops.user_event = gdaemon_event;
+	ops.member = standalone_member;
+	ops.user_event = standalone_event;
 	ops.up = &d;
 	if (swim_init(&d.g, &cfg, &ops) != 0)
 		goto out;
 	net_attach(d.net, &d.g);
-	if (d.ctl_path[0] && (d.ctl = ctl_open(&d)) < 0) {
+	if (d.ctl_path[0] && (d.ctl = standalone_ctl_open(&d)) < 0) {
 		fprintf(stderr, "gossipd: ctl %s: %s\n", d.ctl_path,
 		    strerror(errno));
 		goto out;
@@ -439,7 +440,7 @@ gossipd_main(int argc, char **argv)
 		}
 		net_poll(d.net, wait, &d.ctl, d.ctl >= 0 ? 1 : 0, rev);
 		if (d.ctl >= 0 && (rev[0] & POLLIN))
-			ctl_serve(&d);
+			standalone_ctl_serve(&d);
 	}
 	rc = 0;
 out:
