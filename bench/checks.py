@@ -120,9 +120,11 @@ def main():
               "p99 %.4f  max %.4f  min %.4f" % (statistics.mean(gaps),
                                                 q(0.5), q(0.99), gaps[-1],
                                                 gaps[0]))
-        print("checkd: runs=%s late_runs(>100ms)=%s max_lag_ms=%s" % (
-            checkd.get("runs"), checkd.get("late_runs"),
-            checkd.get("max_lag_ms")))
+        print("checkd: runs=%s late_runs(>100ms)=%s max_lag_ms=%s "
+              "max_tick_gap_ms=%s (loop stall)" % (
+                  checkd.get("runs"), checkd.get("late_runs"),
+                  checkd.get("max_lag_ms"), checkd.get("max_tick_gap_ms")))
+        print("load average: %.2f %.2f %.2f" % os.getloadavg())
         ps = subprocess.run(["ps", "-o", "pid,pcpu,rss,comm", "-g",
                              str(agent.pid)], capture_output=True, text=True)
         for line in ps.stdout.splitlines():

@@ -78,6 +78,10 @@ checkd_on_timer(void *arg)
 	struct checkd *cd = arg;
 	uint64_t       now = loop_now_ms();
 
+	/* A gap far above CHECKD_TICK_MS means something blocked the loop. */
+	if (cd->last_tick_ms != 0 && now - cd->last_tick_ms > cd->max_tick_gap_ms)
+		cd->max_tick_gap_ms = now - cd->last_tick_ms;
+	cd->last_tick_ms = now;
 	kind_http_tick(cd, now);
 	kind_script_tick(cd);
 	sched_tick(cd, now);
@@ -176,6 +180,8 @@ checkd_status(struct daemon *d, json_t *out)
 	    (json_int_t)cd->late_runs));
 	json_object_set_new(out, "max_lag_ms", json_integer(
 	    (json_int_t)cd->max_lag_ms));
+	json_object_set_new(out, "max_tick_gap_ms", json_integer(
+	    (json_int_t)cd->max_tick_gap_ms));
 	json_object_set_new(out, "sync_ok", json_integer(
 	    (json_int_t)cd->sync_ok));
 	json_object_set_new(out, "sync_errors", json_integer(

@@ -114,7 +114,8 @@ struct checkd {
 	int            prime_pending, prime_tries;
 	uint64_t       sync_ok, sync_errors;
 	uint64_t       runs, late_runs;         /* scheduler counters */
-	uint64_t       max_lag_ms;
+	uint64_t       max_lag_ms;              /* slot to start, worst */
+	uint64_t       last_tick_ms, max_tick_gap_ms;  /* loop stalls */
 };
 
 /* checkd.c: the daemon frame. */
