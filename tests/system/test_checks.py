@@ -386,3 +386,21 @@ def test_udp_check(a):
     assert "connection refused" in c["Output"]
     echo.close()
     silent.close()
+
+
+def test_local_script_checks_only_from_files(agent_factory, tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "c.json").write_text(
+        '{"check": {"id": "disk", "name": "disk", "args": ["sh", "-c", '
+        '"head -c 6000 /dev/zero | tr \\"\\\\0\\" x"], "interval": "1s"},'
+        ' "check_output_max_size": 1000}')
+    a = agent_factory(ip=fresh_ip(), args=["-enable-local-script-checks",
+                                           "-config-dir", str(conf)]).start()
+    c = wait_for(status_is(a, "disk", "passing"))
+    # Output cap from the config: the tail, with Consul's note.
+    assert c["Output"].startswith("Captured 1000 of 6000 bytes\n...\n")
+    assert c["Output"].endswith("x" * 1000)
+    r = a.http("PUT", "/v1/agent/check/register",
+               json={"name": "s", "args": ["true"], "interval": "1s"})
+    assert r.status_code == 400
