@@ -257,7 +257,8 @@ sync_tick(struct checkd *cd, uint64_t now)
 		return;
 	/* Give up priming after a while: syncing matters more. */
 	if (!cd->primed && cd->prime_tries < 10) {
-		sync_prime(cd);
+		if (sync_prime(cd) != 0)
+			cd->prime_tries++;
 		return;
 	}
 	if (cd->sync_inflight > 0)
