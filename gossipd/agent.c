@@ -669,6 +669,22 @@ agent_init(struct daemon *d)
 		log_warnx("-encrypt: not a base64 key of 16, 24 or 32 bytes");
 		goto out;
 	}
+	if (c->data_dir && c->data_dir[0]) {
+		snprintf(gc.keyring_path, sizeof(gc.keyring_path),
+		    "%.380s/serf/local.keyring", c->data_dir);
+		switch (serf_keyring_load(gc.keyring_path, &gc.keyring)) {
+		case 0:
+			if (c->encrypt && c->encrypt[0])
+				log_info("using the keyring in %s; -encrypt "
+				    "is ignored", gc.keyring_path);
+			break;
+		case -1:
+			log_warnx("%s: unreadable keyring", gc.keyring_path);
+			goto out;
+		default:
+			break;
+		}
+	}
 	gc.crypt_verify_incoming = true;
 	gc.delegate_cur = 4; /* Consul's serf protocol */
 	if (agent_tags(&tags, c->server, A.dc, A.node_id, (int)c->bootstrap_expect,
@@ -751,6 +767,15 @@ agent_status(struct daemon *d, json_t *out)
 	json_object_set_new(out, "failed", json_integer((json_int_t)failed));
 	json_object_set_new(out, "health_score", json_integer(A.g.awareness));
 	json_object_set_new(out, "rx_bad", json_integer((json_int_t)A.g.st.rx_bad));
+	json_object_set_new(out, "rx_decrypt_failed",
+	    json_integer((json_int_t)A.g.st.rx_crypt_fail));
+	json_object_set_new(out, "name_conflicts",
+	    json_integer((json_int_t)A.g.st.conflicts));
+	json_object_set_new(out, "probes", json_integer((json_int_t)A.g.st.probes));
+	json_object_set_new(out, "probes_failed",
+	    json_integer((json_int_t)A.g.st.probe_fail));
+	json_object_set_new(out, "refutes", json_integer((json_int_t)A.g.st.refutes));
+	json_object_set_new(out, "encrypted", json_boolean(A.g.cfg.keyring.n > 0));
 }
 
 static void

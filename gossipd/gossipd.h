@@ -412,6 +412,7 @@ struct gd_config {
 	struct gd_keyring keyring;
 	bool           crypt_verify_incoming;
 	char           snapshot_path[512]; /* "" = none */
+	char           keyring_path[512];  /* "" = none: keys not persisted */
 	uint32_t       seed;
 };
 
@@ -434,6 +435,7 @@ struct gd_event_rec {
 struct gd_stats {
 	uint64_t rx_packets, rx_bad, rx_crypt_fail, tx_packets;
 	uint64_t probes, probe_fail, suspects_raised, refutes, tcp_rescues;
+	uint64_t conflicts; /* alive for a known name from another address */
 };
 
 struct gd {
@@ -557,6 +559,14 @@ int  serf_force_leave(struct gd *g, const char *node, bool prune);
 int  serf_user_event(struct gd *g, const char *name, const uint8_t *payload,
      size_t n, bool cc);
 int  serf_snapshot_load(struct gd *g, struct gd_addr *addrs, int max);
+/*
+ * <data-dir>/serf/local.keyring, Consul's file: a JSON array of base64
+ * keys, primary first.  Written when `serf keys`/keyring queries change
+ * the ring; at start it wins over -encrypt, as in Consul.  0 loaded,
+ * 1 no file, -1 unreadable.
+ */
+int  serf_keyring_load(const char *path, struct gd_keyring *kr);
+int  serf_keyring_save(const struct gd *g);
 void serf_snapshot_write(struct gd *g);
 const char *serf_status_str(int status);
 

@@ -22,6 +22,8 @@
  * A restarted agent witnesses the clocks and joins the alive members.
  */
 #include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +325,8 @@ serf_internal_query(struct gd *g, const struct wire_query *q)
 	} else {
 		return; /* _serf_ping is answered by the ack; conflict: no opinion */
 	}
+	if (ok && !list)
+		serf_keyring_save(g);
 reply:
 	wire_enc_key_response(&kb, kr, list, msg, ok);
 	if (!kb.err)
@@ -780,4 +784,58 @@ serf_snapshot_load(struct gd *g, struct gd_addr *addrs, int max)
 	}
 	fclose(f);
 	return n;
+}
+
+/* ---- keyring file ------------------------------------------------------ */
+
+int
+serf_keyring_save(const struct gd *g)
+{
+	const struct gd_keyring *kr = &g->cfg.keyring;
+	char                     tmp[600], k64[64];
+	FILE                    *f;
+
+	if (!g->cfg.keyring_path[0])
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", g->cfg.keyring_path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fputc('[', f);
+	for (int i = 0; i < kr->n; i++) {
+		EVP_EncodeBlock((unsigned char *)k64, kr->key[i], kr->klen[i]);
+		fprintf(f, "%s\"%s\"", i ? "," : "", k64);
+	}
+	fputs("]\n", f);
+	if (fclose(f) != 0)
+		return -1;
+	chmod(tmp, 0600);
+	return rename(tmp, g->cfg.keyring_path);
+}
+
+int
+serf_keyring_load(const char *path, struct gd_keyring *kr)
+{
+	char   buf[4096], *p, *q;
+	size_t n;
+	FILE  *f;
+	struct gd_keyring k;
+
+	if (path[0] == 0 || (f = fopen(path, "r")) == NULL)
+		return 1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	memset(&k, 0, sizeof(k));
+	/* ["k1","k2"]: base64 has no quotes, so splitting on them is exact */
+	for (p = strchr(buf, '"'); p; p = strchr(q + 1, '"')) {
+		if ((q = strchr(p + 1, '"')) == NULL)
+			return -1;
+		*q = 0;
+		if (wire_keyring_add(&k, p + 1) != 0)
+			return -1;
+	}
+	if (k.n == 0)
+		return -1;
+	*kr = k;
+	return 0;
 }

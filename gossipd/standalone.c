@@ -377,6 +377,13 @@ gossipd_main(int argc, char **argv)
 		mkdir(p, 0755);
 		snprintf(cfg.snapshot_path, sizeof(cfg.snapshot_path),
 		    "%s/serf/local.snapshot", d.data_dir);
+		snprintf(cfg.keyring_path, sizeof(cfg.keyring_path),
+		    "%s/serf/local.keyring", d.data_dir);
+		if (serf_keyring_load(cfg.keyring_path, &cfg.keyring) < 0) {
+			fprintf(stderr, "gossipd: %s: unreadable keyring\n",
+			    cfg.keyring_path);
+			return 1;
+		}
 	}
 	standalone_node_id(&d);
 	if (agent_tags(&tags, d.server, d.dc, d.node_id, d.expect,

@@ -425,8 +425,10 @@ swim_on_alive(struct gd *g, const struct wire_alive *in)
 		fresh = true;
 	} else if (!same_addr(&m->addr, &a.addr)) {
 		/* memberlist: only a left member may come back elsewhere */
-		if (m->state != WS_LEFT)
+		if (m->state != WS_LEFT) {
+			g->st.conflicts++;
 			return;
+		}
 		m->addr = a.addr;
 		fresh = true;
 	}

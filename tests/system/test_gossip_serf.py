@@ -95,6 +95,8 @@ class Cluster:
             args += ["-test-drop-pct", str(drop)]
         if data:
             args += ["-data-dir", os.path.join(self.tmp, name)]
+        if os.path.exists(sock):  # left by a killed predecessor
+            os.unlink(sock)
         log = open(os.path.join(self.tmp, name + ".tlog"), "a")
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
@@ -359,7 +361,8 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
 
 def test_key_rotation_and_query(cluster):
     s1 = cluster.serf("s1", "127.0.2.101", key=KEY)
-    t1 = cluster.tribune("t1", "127.0.2.102", key=KEY, join="127.0.2.101")
+    t1 = cluster.tribune("t1", "127.0.2.102", key=KEY, join="127.0.2.101",
+                         data=True)
     assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
     r = s1.run("keys", "-list")
     assert KEY + "  [2/2]" in r.stdout, r.stdout
@@ -372,6 +375,13 @@ def test_key_rotation_and_query(cluster):
     assert all_alive(s1, ["s1", "t1"]) and all_alive(t1, ["s1", "t1"])
     r = s1.run("query", "-timeout", "2s", "hello")
     assert "Ack from 't1'" in r.stdout, r.stdout
+    # the rotated ring was saved: a restart with the old -encrypt still
+    # speaks the new key (the keyring file wins, as in Consul)
+    t1.p.send_signal(signal.SIGKILL)
+    t1.p.wait()
+    t1 = cluster.tribune("t1", "127.0.2.102", key=KEY, data=True)
+    assert wait_for(lambda: t1.status("s1") == "alive", 15), t1.members()
+    assert wait_for(lambda: s1.status("t1") == "alive", 15)
 
 
 class Agent:
