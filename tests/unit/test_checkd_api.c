@@ -389,6 +389,48 @@ test_reload_keeps_api(void **state)
 	free_checkd(cd);
 }
 
+static void
+test_catalog_register_body(void **state)
+{
+	struct checkd *cd = new_checkd(NULL);
+	struct ans     a = { 0 };
+	json_t        *b, *svc, *chk;
+
+	(void)state;
+	snprintf(cd->node_id, sizeof(cd->node_id), "0b1c");
+	snprintf(cd->addr, sizeof(cd->addr), "10.0.0.9");
+	call(cd, "service_register", "", NULL, "{\"name\":\"web\",\"port\":80,"
+	    "\"check\":{\"ttl\":\"30s\"}}", &a);
+	call(cd, "check_register", "", NULL, "{\"name\":\"mem\",\"ttl\":"
+	    "\"30s\"}", &a);
+	b = sync_register_body(cd, state_svc(cd, "web"));
+	assert_string_equal(json_string_value(json_object_get(b, "ID")), "0b1c");
+	assert_string_equal(json_string_value(json_object_get(b, "Node")), "n1");
+	assert_string_equal(json_string_value(json_object_get(b, "Address")),
+	    "10.0.0.9");
+	assert_string_equal(json_string_value(json_object_get(b, "Datacenter")),
+	    "dc1");
+	svc = json_object_get(b, "Service");
+	assert_string_equal(json_string_value(json_object_get(svc, "Service")),
+	    "web");
+	assert_null(json_object_get(svc, "Datacenter"));
+	assert_int_equal(json_array_size(json_object_get(b, "Checks")), 1);
+	chk = json_array_get(json_object_get(b, "Checks"), 0);
+	assert_string_equal(json_string_value(json_object_get(chk, "CheckID")),
+	    "service:web");
+	assert_null(json_object_get(chk, "CreateIndex"));
+	json_decref(b);
+	/* The node's own checks go without a Service. */
+	b = sync_register_body(cd, NULL);
+	assert_null(json_object_get(b, "Service"));
+	assert_int_equal(json_array_size(json_object_get(b, "Checks")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(b, "Checks"), 0), "CheckID")), "mem");
+	json_decref(b);
+	free(a.body);
+	free_checkd(cd);
+}
+
 int
 main(void)
 {
@@ -400,6 +442,7 @@ main(void)
 		cmocka_unit_test(test_replace_existing_checks),
 		cmocka_unit_test(test_persistence_round_trip),
 		cmocka_unit_test(test_reload_keeps_api),
+		cmocka_unit_test(test_catalog_register_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
