@@ -466,6 +466,13 @@ def test_agents_and_serf(cluster, tmp_path):
     # ...and the reverse: serf killed, the agent marks it failed
     s1.p.send_signal(signal.SIGKILL)
     assert wait_for(lambda: a1.status("s1") == "failed", 30)
+    # force-leave turns a failed member into left; -prune erases it
+    r = a1.cli("force-leave", "s1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wait_for(lambda: a1.status("s1") == "left", 5)
+    r = a1.cli("force-leave", "-prune", "s1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wait_for(lambda: "s1" not in (a1.members_http() or {"s1": 0}), 5)
 
 
 def test_agent_retry_join_and_cli_join(cluster, tmp_path):
