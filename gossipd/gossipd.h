@@ -240,7 +240,9 @@ int wire_dec_compound(const uint8_t *p, size_t n, const uint8_t **parts,
 
 /* compress (09): we decode LZW (Go compress/lzw, LSB, 8) and never send it */
 int wire_lzw_decode(const uint8_t *p, size_t n, struct gd_buf *out, size_t max);
-int wire_dec_compress(const uint8_t *p, size_t n, struct gd_buf *out);
+/* max bounds the inflated size (LZW expands up to ~2700x) */
+int wire_dec_compress(const uint8_t *p, size_t n, struct gd_buf *out,
+    size_t max);
 
 uint32_t wire_crc32(const uint8_t *p, size_t n);
 int      wire_enc_crc(struct gd_buf *b, const uint8_t *p, size_t n);

@@ -715,7 +715,7 @@ swim_handle(struct gd *g, const struct gd_addr *from, const uint8_t *p,
 	}
 	case WIRE_COMPRESS: {
 		struct gd_buf out = { 0 };
-		if (wire_dec_compress(body, bl, &out) == 0 && out.len <= 65536)
+		if (wire_dec_compress(body, bl, &out, 65536) == 0)
 			swim_handle(g, from, out.p, out.len, depth + 1);
 		else
 			g->st.rx_bad++;

@@ -940,7 +940,8 @@ wire_lzw_decode(const uint8_t *p, size_t n, struct gd_buf *out, size_t max)
 }
 
 int
-wire_dec_compress(const uint8_t *p, size_t n, struct gd_buf *out)
+wire_dec_compress(const uint8_t *p, size_t n, struct gd_buf *out,
+    size_t max)
 {
 	struct {
 		int      algo;
@@ -981,7 +982,7 @@ wire_dec_compress(const uint8_t *p, size_t n, struct gd_buf *out)
 		rc = WIRE_EMALFORMED;
 		goto out;
 	}
-	rc = wire_lzw_decode((const uint8_t *)s, sl, out, GD_STREAM_MAX);
+	rc = wire_lzw_decode((const uint8_t *)s, sl, out, max);
 out:
 	msgpack_unpacked_destroy(&u);
 	return rc;
@@ -1229,7 +1230,7 @@ wire_stream_open(const struct gd_keyring *kr, bool require_crypt,
 		return WIRE_ECRYPT;
 	}
 	if (p[0] == WIRE_COMPRESS)
-		rc = wire_dec_compress(p + 1, n - 1, out);
+		rc = wire_dec_compress(p + 1, n - 1, out, GD_STREAM_MAX);
 	else
 		rc = wire_buf_put(out, p, n);
 out:

@@ -329,6 +329,12 @@ test_lzw(void **state)
 		assert_int_equal(wire_lzw_decode(z.p, z.len, &out, 1 << 20), 0);
 		assert_int_equal(out.len, n);
 		assert_memory_equal(out.p, in, n);
+		/* inflating past the cap stops with an error */
+		if (n > 100) {
+			out.len = 0;
+			assert_int_equal(wire_lzw_decode(z.p, z.len, &out, 64),
+			    WIRE_ETOOBIG);
+		}
 		/* truncated: an error, never a crash */
 		out.len = 0;
 		assert_int_not_equal(wire_lzw_decode(z.p, z.len / 2, &out, 1 << 20), 0);
