@@ -505,6 +505,27 @@ api_health(struct checkd *cd, const char *arg, const json_t *query,
 		api_json(a, api_health_code(agg), list);
 }
 
+/* consul info's `agent` section, every value a string. */
+static void
+api_stats(struct checkd *cd, struct api_ans *a)
+{
+	size_t monitors = 0, ttls = 0;
+	char   n[4][24];
+
+	for (struct chk *c = cd->chks; c != NULL; c = c->next) {
+		if (c->kind == &kind_script)
+			monitors++;
+		if (c->ttl_ms > 0)
+			ttls++;
+	}
+	snprintf(n[0], sizeof(n[0]), "%zu", monitors);
+	snprintf(n[1], sizeof(n[1]), "%zu", ttls);
+	snprintf(n[2], sizeof(n[2]), "%zu", cd->nchks);
+	snprintf(n[3], sizeof(n[3]), "%zu", cd->nsvcs);
+	api_json(a, 200, json_pack("{s:s,s:s,s:s,s:s}", "check_monitors",
+	    n[0], "check_ttls", n[1], "checks", n[2], "services", n[3]));
+}
+
 void
 api_call(struct checkd *cd, const char *op, const char *arg,
     const json_t *query, const char *body, unsigned *status, char **bodyout,
@@ -546,6 +567,8 @@ api_call(struct checkd *cd, const char *op, const char *arg,
 		api_health(cd, arg, query, false, &a);
 	else if (strcmp(op, "health_name") == 0)
 		api_health(cd, arg, query, true, &a);
+	else if (strcmp(op, "stats") == 0)
+		api_stats(cd, &a);
 	else
 		api_text(&a, 404, "unknown operation %s", op);
 	*status = a.status;

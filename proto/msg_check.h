@@ -10,6 +10,8 @@
  *                      "check_deregister" "check_update" (arg = id,
  *                      body {Status,Output}; pass/warn/fail send it too)
  *                      "maint" "service_maint" "health_id" "health_name"
+ *                      "stats" (consul info's agent section: check_monitors,
+ *                      check_ttls, checks, services, as strings)
  *                arg   the path parameter (service or check id, name), or ""
  *                query the query parameters as a JSON object,
  *                      {"enable":"true","reason":null,...} (null: no '=')

@@ -110,6 +110,9 @@ test_register_and_list(void **state)
 	assert_non_null(strstr(a.body, "\"ContentHash\""));
 	call(cd, "service", "nope", NULL, NULL, &a);
 	assert_int_equal(a.status, 404);
+	call(cd, "stats", "", NULL, NULL, &a);
+	assert_string_equal(a.body, "{\"check_monitors\":\"0\",\"check_ttls\":"
+	    "\"1\",\"checks\":\"1\",\"services\":\"1\"}");
 	free(a.body);
 	free_checkd(cd);
 }
