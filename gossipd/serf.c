@@ -32,6 +32,7 @@
 
 #define TAG_LEAVE 1
 #define INTENT_KEEP_MS (5 * 60 * 1000)
+#define PP_EVENTS      32 /* recent events sent in a push/pull */
 
 static void
 witness(uint64_t *clock, uint64_t v)
@@ -425,6 +426,29 @@ serf_local_state(struct gd *g, struct gd_buf *b)
 		pp.status[pp.nstatus++].ltime = m->status_ltime;
 		if (m->status == GD_LEFT)
 			snprintf(pp.left[pp.nleft++], GD_NAME_MAX, "%s", m->name);
+	}
+	/*
+	 * Recent events ride along, as in serf, so that a member that missed
+	 * one (loss, partition) gets it at the next exchange; dedup makes the
+	 * repeats harmless.
+	 */
+	{
+		size_t have = g->nrecent < PP_EVENTS ? g->nrecent : PP_EVENTS;
+		if (have && (pp.events = calloc(have, sizeof(*pp.events)))) {
+			for (size_t i = g->nrecent - have; i < g->nrecent; i++) {
+				const struct gd_event_rec *r =
+				    &g->recent[i % GD_RECENT];
+				struct wire_event *e = &pp.events[pp.nevents];
+				if (g->event_clock > GD_EVENT_SLOTS &&
+				    r->ltime < g->event_clock - GD_EVENT_SLOTS)
+					continue;
+				e->ltime = r->ltime;
+				snprintf(e->name, sizeof(e->name), "%s", r->name);
+				memcpy(e->payload, r->payload, r->payload_len);
+				e->payload_len = r->payload_len;
+				pp.nevents++;
+			}
+		}
 	}
 	rc = wire_enc_serf_pp(b, &pp);
 out:

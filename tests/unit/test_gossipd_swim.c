@@ -508,6 +508,28 @@ test_snapshot_rejoin(void **state)
 }
 
 static void
+test_event_catchup_pushpull(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	(void)state;
+	w_init(w, 3, NULL);
+	w_join_all(w);
+	w->n[2].udp_deaf = true; /* misses every gossiped copy */
+	serf_user_event(&w->n[0].g, "missed", (const uint8_t *)"x", 1, false);
+	w_run(w, 3000);
+	assert_int_equal(w->n[1].events, 1);
+	assert_int_equal(w->n[2].events, 0);
+	w->n[2].udp_deaf = false;
+	w_run(w, 12000); /* one push/pull interval of the fast profile */
+	assert_int_equal(w->n[2].events, 1);
+	assert_string_equal(w->n[2].last_event, "missed");
+	assert_int_equal(w->n[1].events, 1);
+	w_free(w);
+	free(w);
+}
+
+static void
 join_cb(void *arg, int ok)
 {
 	*(int *)arg = ok;
@@ -573,6 +595,7 @@ main(void)
 		cmocka_unit_test(test_snapshot_rejoin),
 		cmocka_unit_test(test_reap),
 		cmocka_unit_test(test_join_async),
+		cmocka_unit_test(test_event_catchup_pushpull),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
