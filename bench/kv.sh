@@ -124,4 +124,22 @@ the machine, and throughput numbers move with it; CPU per request moves
 much less).  Both GETs use each system's default read: tribune's is
 Consul's \`default\` (the leader's local store, no Raft round trip), etcd's
 v3 range is linearizable (a ReadIndex round).
+
+Where a tribune request's time goes (perf and perf stat on raftd and httpd,
+November 2026, same machine): the work itself (MHD parsing, msgpack, LMDB,
+libraft, rendering) is under a tenth of it; the rest is nng moving each call
+across threads: httpd's MHD thread, nng's taskq threads for the send and the
+reply completions, its ipc poller, raftd's loop, and back, about ten thread
+wake-ups per call in futex and scheduler code, which this paravirtualized
+guest makes dear.  libraft already group-commits (one io_submit covered ~50
+PUTs at 64 connections), so more batching in raftd buys nothing; what the
+KV path fixed is the per-write event fan-out (raft.changed is now one event
+per loop turn in a burst) and per-reply aio churn, which took a PUT from
+~310 to ~190 µs of server CPU and raised PUT throughput ~1.6x.  The targets
+(PUT >= 3x, GET >= 5x etcd) need roughly 3x less CPU per request again,
+which means calls that do not cross nng one by one (batched calls, or
+httpd reading the leader's LMDB for default reads) -- a bus change, not a
+tuning.  The single-client PUT p50 target (0.3 ms) sits at or below this
+disk's durable-write floor above, so no system that acknowledges only
+durable writes can meet it here.
 MD

@@ -971,37 +971,64 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
  * raft.changed for the kv table is coalesced per loop turn.  Every event
  * crosses to every subscriber (httpd, dnsd: nng filters on the SUB side)
  * and costs a few thread wake-ups in each, which was a third of a PUT's
- * CPU at 64 clients.  libraft applies a whole committed batch in one turn,
- * so the kv changes of that turn become one event: index = the last one,
- * key = the changes' longest common prefix, prefix = true (exact when the
- * turn changed one key).  A prefix event wakes every waiter under or above
- * that prefix (httpd/wait.c), a superset of the ones concerned, and raftd's
- * store still decides whether each answer changed.  When the common prefix
- * would be empty (dnsd reads "" + prefix as "anything changed") the held
- * event goes out and a new one starts.  Held events are flushed before any
- * other event, so indexes still go out in order, and at the end of the turn
- * (uv_check).
+ * CPU at 64 clients.  libraft applies a whole committed batch in one turn.
+ * A turn with at most KV_EXACT kv changes publishes them one by one, as
+ * they were; beyond that the turn's changes become one event: the last
+ * index, key = their longest common prefix, prefix = true.  That wakes every
+ * waiter under or above the prefix (httpd/wait.c), a superset of the ones
+ * concerned, and raftd's store still decides whether each answer changed;
+ * the spurious re-reads happen only in write bursts (Consul, past its watch
+ * limit, also falls back to waking on any change of the table).  When the
+ * common prefix would be empty (dnsd reads "" + prefix as "anything
+ * changed") what is held goes out and holding starts anew.  Held events
+ * are flushed before any other event, so indexes go out in order, and at
+ * the end of the turn (uv_check).
  */
+#define KV_EXACT 4
+
 static struct {
 	uv_check_t check;
-	char      *key;    /* NULL: nothing held */
-	uint64_t   index;
-	bool       prefix;
+	size_t     n;                /* changes held this turn */
+	char      *key[KV_EXACT];    /* n <= KV_EXACT: each change */
+	bool       kprefix[KV_EXACT];
+	uint64_t   kindex[KV_EXACT];
+	char      *common;           /* n > KV_EXACT: their common prefix */
+	uint64_t   index;            /* the last index held */
 } kvpend;
 
 static void server_publish_now(struct raftd *r, uint64_t index, const char *table,
     const char *key, bool prefix, bool tick);
 
+static size_t
+common_len(const char *a, const char *b)
+{
+	size_t n = 0;
+
+	while (a[n] != '\0' && a[n] == b[n])
+		n++;
+	return n;
+}
+
 static void
 server_flush_kv(struct raftd *r)
 {
-	char *key = kvpend.key;
+	size_t n = kvpend.n;
 
-	if (key == NULL)
+	kvpend.n = 0;
+	if (n > KV_EXACT) {
+		char *c = kvpend.common;
+
+		kvpend.common = NULL;
+		server_publish_now(r, kvpend.index, "kv", c, true, false);
+		free(c);
 		return;
-	kvpend.key = NULL;
-	server_publish_now(r, kvpend.index, "kv", key, kvpend.prefix, false);
-	free(key);
+	}
+	for (size_t i = 0; i < n; i++) {
+		server_publish_now(r, kvpend.kindex[i], "kv", kvpend.key[i], kvpend.kprefix[i],
+		    false);
+		free(kvpend.key[i]);
+		kvpend.key[i] = NULL;
+	}
 }
 
 static void
@@ -1013,24 +1040,48 @@ server_check_cb(uv_check_t *h)
 static void
 server_hold_kv(struct raftd *r, uint64_t index, const char *key, bool prefix)
 {
-	size_t n = 0;
+	size_t len;
 
-	if (kvpend.key != NULL) {
-		while (kvpend.key[n] != '\0' && kvpend.key[n] == key[n])
-			n++;
-		if (n == 0 && (kvpend.key[0] != '\0' || key[0] != '\0'))
+	if (kvpend.n == KV_EXACT) {
+		/* One change too many for exact events: fold into a prefix. */
+		len = common_len(kvpend.key[0], key);
+		for (size_t i = 1; i < KV_EXACT; i++) {
+			size_t c = common_len(kvpend.key[0], kvpend.key[i]);
+			if (c < len)
+				len = c;
+		}
+		if (len == 0)
 			server_flush_kv(r);
-	}
-	if (kvpend.key == NULL) {
-		if ((kvpend.key = strdup(key)) == NULL) {
-			server_publish_now(r, index, "kv", key, prefix, false);
+		else {
+			kvpend.common = kvpend.key[0];
+			kvpend.common[len] = '\0';
+			kvpend.key[0] = NULL;
+			for (size_t i = 1; i < KV_EXACT; i++) {
+				free(kvpend.key[i]);
+				kvpend.key[i] = NULL;
+			}
+			kvpend.n++;
+			kvpend.index = index;
 			return;
 		}
-		kvpend.prefix = prefix;
-	} else if (kvpend.key[n] != '\0' || key[n] != '\0' || prefix) {
-		kvpend.key[n] = '\0';
-		kvpend.prefix = true;
+	} else if (kvpend.n > KV_EXACT) {
+		if ((len = common_len(kvpend.common, key)) == 0)
+			server_flush_kv(r);
+		else {
+			kvpend.common[len] = '\0';
+			kvpend.n++;
+			kvpend.index = index;
+			return;
+		}
 	}
+	if ((kvpend.key[kvpend.n] = strdup(key)) == NULL) {
+		server_flush_kv(r);
+		server_publish_now(r, index, "kv", key, prefix, false);
+		return;
+	}
+	kvpend.kprefix[kvpend.n] = prefix;
+	kvpend.kindex[kvpend.n] = index;
+	kvpend.n++;
 	kvpend.index = index;
 }
 
