@@ -123,7 +123,7 @@ DEBS_BUILD := build-essential pkg-config libnng-dev libmsgpack-dev liblmdb-dev \
               libcurl4-openssl-dev libssl-dev
 DEBS_TEST  := $(DEBS_BUILD) clang libclang-rt-14-dev libcmocka-dev python3-pytest \
               python3-requests python3-dnspython dnsutils curl iproute2 iptables \
-              serf procps systemd
+              serf procps systemd python3-h2
 DEBS_BENCH := $(DEBS_TEST) etcd-server etcd-client dnsperf nsd wrk
 
 define apt_install
