@@ -2,8 +2,7 @@
 # DNS: tribune-dnsd and NSD (Debian's, response rate limiting off) serving
 # the same data, side by side: dnsperf QPS and average latency for service
 # A, service SRV and node A lookups.  Prints a markdown section, like the
-# other benchmarks of `make bench` (bench/run.sh runs bench/dns.sh, which
-# execs this file).
+# other benchmarks of `make bench`.
 #
 # dnsd runs --standalone over a generated fixture: the same answer engine
 # and socket loop as under the agent, without depending on the rest of the
