@@ -37,7 +37,7 @@ struct agent {
 	struct net     *net;
 	bool            started;
 	uint64_t        index, ev_index;
-	struct gd_addr  retry[AGENT_MAX_JOIN];
+	char            retry_s[AGENT_MAX_JOIN][256];
 	int             nretry, retries;
 	uint64_t        next_retry;
 	bool            retry_done, retry_inflight;
@@ -428,7 +428,7 @@ agent_join(struct bus_req *req, const struct proto_gossip_join *j)
 		return agent_reply(req, 500, "WAN gossip is not supported", 0,
 		    NULL);
 	for (size_t i = 0; i < j->addrs.n && n < AGENT_MAX_JOIN; i++) {
-		if (net_parse_addr(j->addrs.v[i],
+		if (net_resolve(j->addrs.v[i],
 			(uint16_t)A.d->cfg.port_serf_lan, &a[n]) != 0) {
 			log_warnx("join: bad address %s", j->addrs.v[i]);
 			continue;
@@ -544,9 +544,19 @@ agent_tick(void *arg)
 	now = swim_now(&A.g);
 	if (A.nretry && !A.retry_done && !A.retry_inflight && !A.leaving &&
 	    now >= A.next_retry) {
+		struct gd_addr a[AGENT_MAX_JOIN];
+		int            n = 0;
+		for (int i = 0; i < A.nretry; i++) {
+			if (net_resolve(A.retry_s[i],
+				(uint16_t)A.d->cfg.port_serf_lan, &a[n]) == 0)
+				n++;
+			else
+				log_warnx("retry-join: cannot resolve %s",
+				    A.retry_s[i]);
+		}
 		A.retry_inflight = true;
-		if (serf_join_async(&A.g, A.retry, A.nretry, agent_retry_done,
-			NULL) != 0)
+		if (n == 0 ||
+		    serf_join_async(&A.g, a, n, agent_retry_done, NULL) != 0)
 			agent_retry_done(NULL, 0);
 	}
 	if (A.leaving && !A.left && serf_leave_step(&A.g)) {
@@ -728,7 +738,7 @@ agent_init(struct daemon *d)
 	nsnap = serf_snapshot_load(&A.g, snap, 64);
 	for (size_t i = 0; i < c->start_join.n; i++) {
 		struct gd_addr j;
-		if (net_parse_addr(c->start_join.v[i], port, &j) != 0) {
+		if (net_resolve(c->start_join.v[i], port, &j) != 0) {
 			log_warnx("-join: bad address %s", c->start_join.v[i]);
 			continue;
 		}
@@ -741,9 +751,10 @@ agent_init(struct daemon *d)
 			    net_addr_str(&snap[i], a, sizeof(a)));
 			break;
 		}
+	/* names are looked up at each attempt: DNS may come up after us */
 	for (size_t i = 0; i < c->retry_join.n && A.nretry < AGENT_MAX_JOIN; i++)
-		if (net_parse_addr(c->retry_join.v[i], port, &A.retry[A.nretry]) == 0)
-			A.nretry++;
+		snprintf(A.retry_s[A.nretry++], sizeof(A.retry_s[0]), "%s",
+		    c->retry_join.v[i]);
 	A.next_retry = swim_now(&A.g);
 	A.started = true;
 	rc = 0;

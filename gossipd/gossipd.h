@@ -598,6 +598,8 @@ void        net_rx_udp(struct net *n);
 void        net_rx_tcp(struct net *n);
 /* first non-loopback IPv4 of this host, for -bind 0.0.0.0 */
 int         net_default_addr(struct gd_addr *a);
+/* a literal, or a host name looked up now (blocking, as joins are) */
+int         net_resolve(const char *s, uint16_t defport, struct gd_addr *a);
 int         net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a);
 const char *net_addr_str(const struct gd_addr *a, char *buf, size_t len);
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -175,6 +176,51 @@ net_default_addr(struct gd_addr *a)
 		break;
 	}
 	freeifaddrs(ifa);
+	return rc;
+}
+
+int
+net_resolve(const char *s, uint16_t defport, struct gd_addr *a)
+{
+	char             host[256];
+	const char      *c;
+	size_t           hl;
+	long             port = defport;
+	struct addrinfo  hints, *res = NULL, *i;
+	int              rc = -1;
+
+	if (net_parse_addr(s, defport, a) == 0)
+		return 0;
+	/* a name, with an optional :port (no brackets: names have no colons) */
+	c = strrchr(s, ':');
+	hl = c ? (size_t)(c - s) : strlen(s);
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	if (c) {
+		char *end;
+		port = strtol(c + 1, &end, 10);
+		if (c[1] == 0 || *end || port < 0 || port > 65535)
+			return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return -1;
+	/* IPv4 first, like Consul's resolver for LAN joins */
+	for (int pass = 0; pass < 2 && rc != 0; pass++) {
+		for (i = res; i; i = i->ai_next) {
+			if ((pass == 0) != (i->ai_family == AF_INET))
+				continue;
+			from_sa((const struct sockaddr_storage *)(void *)i->ai_addr, a);
+			a->port = (uint16_t)port;
+			rc = 0;
+			break;
+		}
+	}
+	freeaddrinfo(res);
 	return rc;
 }
 

@@ -226,7 +226,7 @@ standalone_ctl_serve(struct standalone *d)
 		}
 	} else if (strcmp(cmd, "join") == 0 && arg) {
 		struct gd_addr a;
-		if (net_parse_addr(arg, d->g.cfg.advertise.port, &a) != 0)
+		if (net_resolve(arg, d->g.cfg.advertise.port, &a) != 0)
 			fprintf(f, "error: bad address\n");
 		else
 			fprintf(f, "%d\n", serf_join(&d->g, &a, 1));
@@ -331,7 +331,7 @@ gossipd_main(int argc, char **argv)
 			struct gd_addr *t = retry ? d.retry : d.join;
 			int            *n = retry ? &d.nretry : &d.njoin;
 			/* the port is filled in below when absent */
-			if (*n >= MAX_JOIN || net_parse_addr(v, 0, &t[*n]) != 0) {
+			if (*n >= MAX_JOIN || net_resolve(v, 0, &t[*n]) != 0) {
 				fprintf(stderr, "gossipd: bad address %s\n", v);
 				return 1;
 			}

@@ -494,3 +494,19 @@ def test_agent_retry_join_and_cli_join(cluster, tmp_path):
     r = a1.cli("leave")
     assert r.returncode == 0, r.stdout + r.stderr
     assert wait_for(lambda: s1.status("a1") == "left", 15), s1.members()
+
+
+def test_join_by_host_name(cluster):
+    """`-join node1` as in the tutorials: names are resolved."""
+    # serf on 127.0.0.1 with an unusual port, reached as "localhost"
+    args = [SERF, "agent", "-node", "s1", "-bind", "127.0.0.1:17946",
+            "-rpc-addr", "127.0.2.131:7373"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    cluster.procs.append(p)
+    s1 = SerfNode(cluster, p, "127.0.2.131:7373", "s1")
+    assert wait_for(lambda: cluster.serf_members(s1.rpc) is not None)
+    t1 = cluster.tribune("t1", "127.0.2.132", join="localhost:17946")
+    assert wait_for(lambda: s1.status("t1") == "alive")
+    assert t1.status("s1") == "alive"
+    assert t1.ctl("join no-such-host.invalid").startswith("error")
