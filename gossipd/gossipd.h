@@ -452,9 +452,8 @@ struct gd {
 	uint32_t       seq;
 	int            awareness;
 	uint64_t       next_probe, next_gossip, next_pp;
-	size_t         probe_idx;
-	size_t        *probe_order;
-	size_t         nprobe_order;
+	size_t         probe_idx; /* next row of m[] to probe; m[1..] is
+				   * reshuffled at each wrap */
 	struct {
 		bool     active;
 		char     target[GD_NAME_MAX];

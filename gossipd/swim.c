@@ -32,8 +32,6 @@
 
 #include "gossipd.h"
 
-#define LOG_DEBUG(...) ((void)0)
-
 static void swim_on_alive(struct gd *g, const struct wire_alive *a);
 static void swim_on_suspect(struct gd *g, const struct wire_suspect *s);
 static void swim_on_dead(struct gd *g, const struct wire_suspect *d);

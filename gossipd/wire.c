@@ -1152,7 +1152,6 @@ wire_stream_need(const uint8_t *p, size_t n, size_t *need)
 		return 0;
 	case WIRE_PUSHPULL: {
 		struct wire_pp_hdr h;
-		msgpack_unpacked   u;
 		if ((rc = wire_mp_scan(p + 1, n - 1, &used)) != 0)
 			return rc;
 		memset(&h, 0, sizeof(h));
@@ -1160,7 +1159,6 @@ wire_stream_need(const uint8_t *p, size_t n, size_t *need)
 		if (rc)
 			return rc;
 		off = 1 + used;
-		(void)u;
 		for (uint32_t i = 0; i < h.nodes; i++) {
 			if ((rc = wire_mp_scan(p + off, n - off, &used)) != 0)
 				return rc;
