@@ -132,6 +132,8 @@ net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a)
 			return -1;
 	} else {
 		const char *c = strrchr(s, ':');
+		if (c && strchr(s, ':') != c)
+			c = NULL; /* bare IPv6 literal: no port */
 		hl = c ? (size_t)(c - s) : strlen(s);
 		if (hl >= sizeof(host))
 			return -1;

@@ -356,7 +356,8 @@ gossipd_main(int argc, char **argv)
 		have_adv = net_parse_addr(adv_s, (uint16_t)port, &adv) == 0;
 		adv.port = (uint16_t)port;
 	}
-	if (!have_adv && (bind.len == 0 || !memcmp(bind.ip, "\0\0\0\0", 4))) {
+	if (!have_adv && (bind.len == 0 ||
+	    !memcmp(bind.ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", bind.len))) {
 		fprintf(stderr, "gossipd: -bind 0.0.0.0 needs -advertise\n");
 		return 1;
 	}

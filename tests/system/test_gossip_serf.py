@@ -510,3 +510,25 @@ def test_join_by_host_name(cluster):
     assert wait_for(lambda: s1.status("t1") == "alive")
     assert t1.status("s1") == "alive"
     assert t1.ctl("join no-such-host.invalid").startswith("error")
+
+
+def test_ipv6(cluster):
+    if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
+        pytest.skip("no IPv6")
+    args = [SERF, "agent", "-node", "s1", "-bind", "[::1]:17951",
+            "-rpc-addr", "127.0.2.141:7373"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    cluster.procs.append(p)
+    s1 = SerfNode(cluster, p, "127.0.2.141:7373", "s1")
+    assert wait_for(lambda: cluster.serf_members(s1.rpc) is not None)
+    sock = os.path.join(cluster.tmp, "t6.sock")
+    t = subprocess.Popen([GOSSIPD, "-node", "t6", "-bind", "::1",
+                          "-serf-lan-port", "17952", "-join", "[::1]:17951",
+                          "-ctl", sock, "-dev"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cluster.procs.append(t)
+    assert wait_for(lambda: os.path.exists(sock))
+    t6 = TribuneNode(cluster, t, sock, "t6")
+    assert wait_for(lambda: s1.status("t6") == "alive")
+    assert t6.members()["s1"]["addr"] == "[::1]:17951"
