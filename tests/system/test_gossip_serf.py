@@ -342,10 +342,15 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     cluster.groups.append(p.pid)
     assert wait_for(lambda: s1.status("a1") == "alive", 20)
     assert s1.members()["a1"]["tags"]["role"] == "node"
-    try:
-        st, body = http("127.0.2.92:8500", "/v1/agent/members")
-    except Exception as e:  # httpd's gossip endpoints not there yet
-        pytest.skip("no /v1/agent/members: %s" % e)
+    def members():
+        try:
+            return http("127.0.2.92:8500", "/v1/agent/members")
+        except Exception:  # httpd may still be starting
+            return None
+    got = wait_for(members, 15)
+    if got is None:
+        pytest.skip("no /v1/agent/members")
+    st, body = got
     members = {m["Name"]: m for m in json.loads(body)}
     assert members["s1"]["Status"] == 1 and members["a1"]["Status"] == 1
     assert s1.run("event", "-coalesce=false", "ping", "pong").returncode == 0
