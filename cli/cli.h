@@ -57,6 +57,12 @@ void cli_resp_free(struct cli_resp *resp);
 /* Prints Consul's line for an unreachable agent or a non-2xx answer. */
 void cli_report_error(const char *what, const struct cli_resp *resp);
 
+/*
+ * If argv[*i] is flag ("-f v", "-f=v", "--f"), returns its value and
+ * advances *i past a separate value; NULL otherwise.
+ */
+const char *cli_flag_value(const char *flag, int argc, char **argv, int *i);
+
 /* URL-escapes s for a path segment or query value (malloc'd). */
 char *cli_escape(const char *s);
 

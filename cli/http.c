@@ -191,6 +191,23 @@ cli_request(const struct cli_http *h, const char *method, const char *path,
 	return 0;
 }
 
+const char *
+cli_flag_value(const char *flag, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+	size_t      n = strlen(flag);
+
+	if (a[0] == '-' && a[1] == '-')
+		a++;
+	if (strncmp(a, flag, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
 void
 cli_resp_free(struct cli_resp *r)
 {

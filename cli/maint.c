@@ -27,23 +27,6 @@ maint_usage(void)
 	    "service ID.\n");
 }
 
-static const char *
-maint_val(int argc, char **argv, int *i, const char *flag)
-{
-	const char *a = argv[*i];
-	size_t      n = strlen(flag);
-
-	if (a[0] == '-' && a[1] == '-')
-		a++;
-	if (strncmp(a, flag, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 static int
 maint_list(const struct cli_http *h)
 {
@@ -116,9 +99,9 @@ cmd_maint(int argc, char **argv)
 		    strcmp(argv[i], "--disable") == 0 ||
 		    strcmp(argv[i], "-disable=true") == 0)
 			disable = 1;
-		else if ((v = maint_val(argc, argv, &i, "-reason")) != NULL)
+		else if ((v = cli_flag_value("-reason", argc, argv, &i)) != NULL)
 			reason = v;
-		else if ((v = maint_val(argc, argv, &i, "-service")) != NULL)
+		else if ((v = cli_flag_value("-service", argc, argv, &i)) != NULL)
 			service = v;
 		else {
 			maint_usage();

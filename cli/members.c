@@ -20,24 +20,6 @@ int cmd_keygen(int argc, char **argv);
 static const char *const member_status[] = { "none", "alive", "leaving", "left",
 	"failed" };
 
-/* "-name=value" or "-name value"; returns the value or NULL. */
-static const char *
-flag_value(const char *flag, int argc, char **argv, int *i)
-{
-	const char *a = argv[*i];
-	size_t      n = strlen(flag);
-
-	if (a[0] == '-' && a[1] == '-')
-		a++;
-	if (strncmp(a, flag, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 static int
 is_flag(const char *flag, const char *a)
 {
@@ -96,10 +78,10 @@ cmd_members(int argc, char **argv)
 			detailed = 1;
 		else if (is_flag("-wan", argv[i]))
 			wan = 1;
-		else if ((v = flag_value("-status", argc, argv, &i)) != NULL)
+		else if ((v = cli_flag_value("-status", argc, argv, &i)) != NULL)
 			status = v;
-		else if (flag_value("-segment", argc, argv, &i) != NULL ||
-		    flag_value("-partition", argc, argv, &i) != NULL)
+		else if (cli_flag_value("-segment", argc, argv, &i) != NULL ||
+		    cli_flag_value("-partition", argc, argv, &i) != NULL)
 			continue;
 		else {
 			fprintf(stderr, "Usage: tribune members [options]\n\n"
@@ -328,13 +310,13 @@ cmd_event(int argc, char **argv)
 			return 1;
 		if (k > 0)
 			continue;
-		if ((v = flag_value("-name", argc, argv, &i)) != NULL)
+		if ((v = cli_flag_value("-name", argc, argv, &i)) != NULL)
 			name = v;
-		else if ((v = flag_value("-node", argc, argv, &i)) != NULL)
+		else if ((v = cli_flag_value("-node", argc, argv, &i)) != NULL)
 			node = v;
-		else if ((v = flag_value("-service", argc, argv, &i)) != NULL)
+		else if ((v = cli_flag_value("-service", argc, argv, &i)) != NULL)
 			service = v;
-		else if ((v = flag_value("-tag", argc, argv, &i)) != NULL)
+		else if ((v = cli_flag_value("-tag", argc, argv, &i)) != NULL)
 			tagf = v;
 		else if (argv[i][0] != '-' && payload == NULL)
 			payload = argv[i];

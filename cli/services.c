@@ -27,24 +27,6 @@ services_usage(void)
 	    "  -tag TAG (repeatable)  -meta key=value (repeatable)\n");
 }
 
-/* "-f v" or "-f=v": the value, advancing *i; NULL when argv[*i] is not -f. */
-static const char *
-services_val(int argc, char **argv, int *i, const char *flag)
-{
-	const char *a = argv[*i];
-	size_t      n = strlen(flag);
-
-	if (a[0] == '-' && a[1] == '-')
-		a++;
-	if (strncmp(a, flag, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 /* Appends the services of one file to out; -1 with a message printed. */
 static int
 services_file(const char *path, json_t *out)
@@ -117,27 +99,27 @@ cmd_services(int argc, char **argv)
 			goto out_files;
 		if (c > 0)
 			continue;
-		if ((v = services_val(argc, argv, &i, "-id")) != NULL) {
+		if ((v = cli_flag_value("-id", argc, argv, &i)) != NULL) {
 			json_object_set_new(flag, "ID", json_string(v));
 			flags = 1;
-		} else if ((v = services_val(argc, argv, &i, "-name")) != NULL) {
+		} else if ((v = cli_flag_value("-name", argc, argv, &i)) != NULL) {
 			json_object_set_new(flag, "Name", json_string(v));
 			flags = 1;
-		} else if ((v = services_val(argc, argv, &i, "-address")) !=
+		} else if ((v = cli_flag_value("-address", argc, argv, &i)) !=
 		    NULL) {
 			json_object_set_new(flag, "Address", json_string(v));
 			flags = 1;
-		} else if ((v = services_val(argc, argv, &i, "-socket")) !=
+		} else if ((v = cli_flag_value("-socket", argc, argv, &i)) !=
 		    NULL) {
 			json_object_set_new(flag, "SocketPath", json_string(v));
 			flags = 1;
-		} else if ((v = services_val(argc, argv, &i, "-port")) != NULL) {
+		} else if ((v = cli_flag_value("-port", argc, argv, &i)) != NULL) {
 			json_object_set_new(flag, "Port", json_integer(atoi(v)));
 			flags = 1;
-		} else if ((v = services_val(argc, argv, &i, "-tag")) != NULL) {
+		} else if ((v = cli_flag_value("-tag", argc, argv, &i)) != NULL) {
 			json_array_append_new(tags, json_string(v));
 			flags = 1;
-		} else if ((v = services_val(argc, argv, &i, "-meta")) != NULL) {
+		} else if ((v = cli_flag_value("-meta", argc, argv, &i)) != NULL) {
 			const char *eq = strchr(v, '=');
 
 			if (eq == NULL) {
