@@ -19,11 +19,14 @@ TRIBUNE = os.path.join(BUILD, "bin", "tribune")
 CHILDREN = ("raftd", "gossipd", "checkd", "httpd", "dnsd")
 
 _next_ip = itertools.count(2)
+# TRIBUNE_TEST_NET moves every agent to another /24 of 127/8 (say 127.0.3),
+# so two test runs on one machine never share an address.
+_net = os.environ.get("TRIBUNE_TEST_NET", "127.0.0")
 
 
 def next_ip():
     """A fresh loopback address for one agent of one test."""
-    return "127.0.0.%d" % next(_next_ip)
+    return "%s.%d" % (_net, next(_next_ip))
 
 
 class Agent:
