@@ -485,13 +485,13 @@ server_listen(struct httpd *h, const char *addr, int port)
 		flags |= MHD_USE_IPv6;
 	mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
 	    server_access, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, h, /* first: MHD wants it so */
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_LIMIT,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)0,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, h,
 	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (mhd == NULL) {
