@@ -7,7 +7,7 @@ _ips = itertools.count(int(os.environ.get("CHECKD_TEST_IP_BASE", "150")) + 40)
 
 
 def fresh_ip():
-    return "127.0.0.%d" % next(_ips)
+    return "%s.%d" % (os.environ.get("TRIBUNE_TEST_NET", "127.0.0"), next(_ips))
 
 
 def checks(a):
