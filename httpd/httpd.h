@@ -272,6 +272,20 @@ typedef void (*peer_render_fn)(struct httpd_req *r, const struct proto_env *repl
 /* Suspends r, calls peer, renders the reply, resumes r. */
 void peer_call(struct httpd_req *r, const char *peer, int type, const void *msg,
          int timeout_ms, peer_render_fn render);
+/* peer_gather: several calls, one answer.  decode turns one reply into JSON
+ * (NULL if unusable); render gets them in call order, NULL where a call
+ * failed, and answers r.  The JSON is released after render. */
+#define PEER_GATHER_MAX 8
+typedef json_t *(*peer_decode_fn)(const struct proto_env *reply);
+typedef void (*peer_gather_fn)(struct httpd_req *r, json_t *const *got, size_t n);
+struct peer_target {
+	const char     *peer;
+	int             type;
+	const void     *msg;
+	peer_decode_fn  decode;
+};
+void peer_gather(struct httpd_req *r, const struct peer_target *t, size_t n,
+         int timeout_ms, peer_gather_fn render);
 
 /* gossip.c: members, join, leave, force-leave, events. */
 void gossip_route(struct httpd_req *r, const char *what, const char *arg);

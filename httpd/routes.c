@@ -274,12 +274,6 @@ routes_free_raft_status_peers(void *m)
 	(void)m;
 }
 
-static void
-routes_free_raft_stats(void *m)
-{
-	(void)m;
-}
-
 /* --- KV ------------------------------------------------------------------ */
 
 static void
@@ -691,17 +685,97 @@ routes_self_json(const struct config *cfg, json_t *raft)
 	return self;
 }
 
-static void
-routes_render_self(struct httpd_req *r, const struct proto_raft_result *res)
+static json_t *
+routes_decode_raft(const struct proto_env *reply)
 {
-	json_t *raft = NULL, *self;
+	struct proto_raft_result res;
+	json_t                  *j = NULL;
+
+	if (proto_unpack_raft_result(reply, &res) != 0)
+		return NULL;
+	if (res.status < 400 && res.json != NULL)
+		j = json_loads(res.json, JSON_DECODE_ANY, NULL);
+	proto_free_raft_result(&res);
+	return j;
+}
+
+static json_t *
+routes_decode_check(const struct proto_env *reply)
+{
+	struct proto_check_reply res;
+	json_t                  *j = NULL;
+
+	if (proto_unpack_check_reply(reply, &res) != 0)
+		return NULL;
+	if (res.status == 200 && res.body != NULL)
+		j = json_loads(res.body, 0, NULL);
+	proto_free_check_reply(&res);
+	return j;
+}
+
+static json_t *
+routes_decode_gossip(const struct proto_env *reply)
+{
+	struct proto_gossip_result res;
+	json_t                    *j = NULL;
+
+	if (proto_unpack_gossip_result(reply, &res) != 0)
+		return NULL;
+	if (res.status < 400 && res.json != NULL)
+		j = json_loads(res.json, 0, NULL);
+	proto_free_gossip_result(&res);
+	return j;
+}
+
+/* consul info's serf_lan counts, from /v1/agent/members' Status codes. */
+static json_t *
+routes_serf_stats(const struct config *cfg, json_t *members)
+{
+	char   n[3][24];
+	size_t i, alive = 0, left = 0, failed = 0;
+	json_t *m;
+
+	json_array_foreach(members, i, m) {
+		switch (json_integer_value(json_object_get(m, "Status"))) {
+		case 1: alive++; break;
+		case 3: left++; break;
+		case 4: failed++; break;
+		default: break;
+		}
+	}
+	snprintf(n[0], sizeof(n[0]), "%zu", json_array_size(members));
+	snprintf(n[1], sizeof(n[1]), "%zu", failed);
+	snprintf(n[2], sizeof(n[2]), "%zu", left);
+	{
+		const char *const kv[] = { "encrypted", cfg->encrypt != NULL &&
+			*cfg->encrypt != '\0' ? "true" : "false", "failed", n[1],
+			"left", n[2], "members", n[0], NULL };
+		(void)alive;
+		return routes_strmap(kv);
+	}
+}
+
+/* got: raftd's stats, checkd's agent counts, gossipd's members, the
+ * leader's address. */
+static void
+routes_render_self(struct httpd_req *r, json_t *const *got, size_t n)
+{
+	const struct config *cfg = &r->h->d->cfg;
+	json_t *self, *stats;
 	char   *body;
 	size_t  len = 0;
 
-	if (res->status < 400 && res->json != NULL)
-		raft = json_loads(res->json, 0, NULL);
-	self = routes_self_json(&r->h->d->cfg, raft);
-	json_decref(raft);
+	(void)n;
+	self = routes_self_json(cfg, got[0]);
+	stats = json_object_get(self, "Stats");
+	if (json_is_object(got[1]))
+		json_object_set(stats, "agent", got[1]);
+	if (json_is_array(got[2]))
+		json_object_set_new(stats, "serf_lan",
+		    routes_serf_stats(cfg, got[2]));
+	if (cfg->server && json_is_string(got[3]))
+		json_object_set(json_object_get(stats, "consul"), "leader_addr",
+		    got[3]);
 	body = json_dump_any(self, 0, &len);
 	json_decref(self);
 	if (body == NULL) {
@@ -714,13 +788,20 @@ routes_render_self(struct httpd_req *r, const struct proto_raft_result *res)
 static void
 routes_agent_self(struct httpd_req *r, const char *arg)
 {
-	struct httpd_err err;
+	struct httpd_err          err;
+	struct proto_raft_stats   rs = { .consistency = RAFT_CONS_STALE };
+	struct proto_check_call   cc = { .op = (char *)"stats", .arg = (char *)"" };
+	struct proto_gossip_members gm = { 0 };
+	struct proto_raft_status_leader rl = { .consistency = RAFT_CONS_STALE };
+	const struct peer_target  t[] = {
+		{ "raftd", PROTO_RAFT_STATS, &rs, routes_decode_raft },
+		{ "checkd", PROTO_CHECK_CALL, &cc, routes_decode_check },
+		{ "gossipd", PROTO_GOSSIP_MEMBERS, &gm, routes_decode_gossip },
+		{ "raftd", PROTO_RAFT_STATUS_LEADER, &rl, routes_decode_raft },
+	};
 
 	(void)arg;
 	if (routes_common(r, &err) != 0)
 		return;
-	ROUTES_CALL(r, RAFT_STATS, raft_stats);
-	msg->consistency = RAFT_CONS_STALE;
-	r->render = routes_render_self;
-	server_call(r);
+	peer_gather(r, t, sizeof(t) / sizeof(t[0]), 5000, routes_render_self);
 }

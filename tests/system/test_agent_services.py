@@ -191,3 +191,37 @@ def test_catalog_forgets_what_went_away_while_down(agent_factory, tmp_path):
         pytest.skip("-dev catalog does not outlive the agent")
     wait_for(lambda: b.http("GET", "/v1/catalog/service/old").json() == [],
              timeout=10)
+
+
+def info_sections(text):
+    """consul info's text as {section: {key: value}}."""
+    out, sec = {}, None
+    for line in text.splitlines():
+        if line.startswith("\t"):
+            k, _, v = line.strip().partition(" = ")
+            out[sec][k] = v
+        elif line.endswith(":"):
+            sec = line[:-1]
+            out[sec] = {}
+    return out
+
+
+def test_info_counts_come_from_the_agent(agent):
+    """info's agent, serf_lan and consul sections are live numbers."""
+    before = info_sections(agent.cli("info").stdout)
+    assert before["agent"]["services"] == "0"
+    assert before["serf_lan"]["members"] == "1"
+    assert before["serf_lan"]["failed"] == "0"
+    assert before["serf_lan"]["encrypted"] == "false"
+    leader = agent.http("GET", "/v1/status/leader").json()
+    assert leader and before["consul"]["leader_addr"] == leader
+    r = agent.http("PUT", "/v1/agent/service/register",
+                   data=json.dumps({"Name": "web", "Port": 80,
+                                    "Checks": [{"TTL": "30s"},
+                                               {"TCP": "127.0.0.1:1", "Interval": "10s"}]}))
+    assert r.status_code == 200
+    after = info_sections(agent.cli("info").stdout)
+    assert after["agent"]["services"] == "1"
+    assert after["agent"]["checks"] == "2"
+    assert after["agent"]["check_ttls"] == "1"
+    assert after["agent"]["check_monitors"] == "0"
