@@ -6,7 +6,6 @@
  * else reads them, so that raftd and every later reader see one spelling.
  * Keys inside user maps (Meta, NodeMeta...) are data and stay as they are.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,29 +27,11 @@ const char *const json_txn_names[] = { "KV", "Node", "Service", "Check",
 static const char *const json_opaque[] = { "Meta", "NodeMeta",
 	"ServiceMeta", "TaggedAddresses", "Definition", NULL };
 
-/* "lock_delay" ~ "LockDelay" ~ "lockdelay": case and underscores ignored. */
-static int
-json_name_eq(const char *a, const char *b)
-{
-	for (;;) {
-		while (*a == '_')
-			a++;
-		while (*b == '_')
-			b++;
-		if (*a == '\0' || *b == '\0')
-			return *a == *b;
-		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-			return 0;
-		a++;
-		b++;
-	}
-}
-
 static const char *
 json_known(const char *key, const char *const *names)
 {
 	for (; *names != NULL; names++)
-		if (json_name_eq(key, *names))
+		if (config_key_eq(key, *names))
 			return *names;
 	return NULL;
 }

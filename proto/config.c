@@ -126,9 +126,8 @@ config_parse_duration(const char *s, int64_t *ns)
 	return 0;
 }
 
-/* "LockDelay", "lockdelay" and "lock_delay" are one key. */
-static int
-key_eq(const char *a, const char *b)
+int
+config_key_eq(const char *a, const char *b)
 {
 	for (;;) {
 		while (*a == '_')
@@ -155,7 +154,7 @@ config_jget(const json_t *obj, const char *name)
 	if ((v = json_object_get(obj, name)) != NULL)
 		return v;
 	json_object_foreach((json_t *)(uintptr_t)obj, k, v)
-		if (key_eq(k, name))
+		if (config_key_eq(k, name))
 			return v;
 	return NULL;
 }
@@ -408,7 +407,7 @@ static int
 config_is_free_key(const char *k)
 {
 	for (size_t i = 0; config_free_keys[i]; i++)
-		if (key_eq(config_free_keys[i], k))
+		if (config_key_eq(config_free_keys[i], k))
 			return 1;
 	return 0;
 }
@@ -468,7 +467,7 @@ config_validate(json_t *doc, const char *where, char *err, size_t errlen)
 		for (const struct config_option *p = config_options;
 		     p->key || p->flag; p++)
 			if (p->key != NULL && strchr(p->key, '.') == NULL &&
-			    key_eq(p->key, k))
+			    config_key_eq(p->key, k))
 				o = p;
 		if (o != NULL) {
 			if (config_check_type(o, v, where, err, errlen) != 0)
@@ -480,7 +479,7 @@ config_validate(json_t *doc, const char *where, char *err, size_t errlen)
 			    k);
 			return -1;
 		}
-		if (key_eq(k, "ports")) {
+		if (config_key_eq(k, "ports")) {
 			const char *pk;
 			json_t     *pv;
 			if (!json_is_object(v)) {

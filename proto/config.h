@@ -50,6 +50,9 @@ int config_parse_duration(const char *s, int64_t *ns);
 
 /* Looks a key up case-insensitively, also in snake_case ("LockDelay" ~ "lock_delay"). */
 json_t *config_jget(const json_t *obj, const char *name);
+/* "LockDelay", "lockdelay" and "lock_delay" are one key: case and
+ * underscores ignored, as Go's decoder and Consul's config loader do. */
+int config_key_eq(const char *a, const char *b);
 
 /* Finds the option for a flag ("-data-dir" or "--data-dir", with or without "=value"). */
 const struct config_option *config_find_flag(const char *flag);
