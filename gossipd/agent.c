@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "gossipd.h"
 #include "log.h"
+#include "version.h"
 
 #define AGENT_MAX_JOIN 16
 #define CEVENT_PREFIX  "consul:event:"
@@ -71,7 +72,7 @@ agent_tags(struct gd_buf *b, bool server, const char *dc, const char *node_id,
 	TAG("vsn", "2");
 	TAG("vsn_min", "2");
 	TAG("vsn_max", "3");
-	TAG("build", "1.15.2:tribune");
+	TAG("build", TRIBUNE_CONSUL_VERSION ":" TRIBUNE_REVISION);
 	if (server) {
 		TAG("port", "8300");
 		TAG("raft_vsn", "3");

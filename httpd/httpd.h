@@ -32,10 +32,8 @@
 #include "config.h"
 #include "daemon.h"
 #include "proto.h"
+#include "version.h"
 
-#ifndef TRIBUNE_VERSION
-#define TRIBUNE_VERSION "1.15.2"
-#endif
 
 #define HTTPD_MAX_LISTEN     8
 #define HTTPD_CONN_LIMIT     16384

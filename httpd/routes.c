@@ -615,7 +615,8 @@ routes_self_json(const struct config *cfg, json_t *raft)
 	    cfg->node_id : ""));
 	json_object_set_new(c, "Revision", json_string(""));
 	json_object_set_new(c, "Server", json_boolean(cfg->server));
-	json_object_set_new(c, "Version", json_string(TRIBUNE_VERSION));
+	json_object_set_new(c, "Version",
+	    json_string(TRIBUNE_CONSUL_VERSION));
 	json_object_set_new(c, "BuildDate", json_string("1970-01-01T00:00:01Z"));
 	json_object_set_new(self, "Config", c);
 
@@ -635,7 +636,7 @@ routes_self_json(const struct config *cfg, json_t *raft)
 	json_object_set_new(m, "Port", json_integer(cfg->port_serf_lan));
 	{
 		const char *const t[] = { "acls", "0", "build",
-			TRIBUNE_VERSION ":", "dc", dc, "id", cfg->node_id != NULL ?
+			TRIBUNE_CONSUL_VERSION ":" TRIBUNE_REVISION, "dc", dc, "id", cfg->node_id != NULL ?
 			cfg->node_id : "", "port", port, "role",
 			cfg->server ? "consul" : "node", "segment", "",
 			"vsn", "2", "vsn_max", "3", "vsn_min", "2", NULL };
@@ -657,7 +658,8 @@ routes_self_json(const struct config *cfg, json_t *raft)
 		const char *const agent[] = { "check_monitors", "0",
 			"check_ttls", "0", "checks", "0", "services", "0", NULL };
 		const char *const build[] = { "prerelease", "", "revision", "",
-			"version", TRIBUNE_VERSION, "version_metadata", "", NULL };
+			"version", TRIBUNE_CONSUL_VERSION, "version_metadata",
+			"tribune-" TRIBUNE_VERSION, NULL };
 		const char *const runtime[] = { "arch", routes_goarch(),
 			"cpu_count", cpus, "goroutines", "0", "max_procs", cpus,
 			"os", "linux", "version", "C", NULL };

@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "raftd.h"
+#include "version.h"
 
 static struct raftd raftd;
 
@@ -1287,7 +1288,7 @@ server_self_register(struct raftd *r)
 	    "\"Service\":{\"ID\":\"consul\",\"Service\":\"consul\",\"Tags\":[],\"Port\":%d,"
 	    "\"Meta\":{\"non_voter\":\"false\",\"raft_version\":\"3\",\"read_replica\":\"false\","
 	    "\"serf_protocol_current\":\"2\",\"serf_protocol_max\":\"5\",\"serf_protocol_min\":\"2\","
-	    "\"version\":\"1.15.2\"}},"
+	    "\"version\":\"" TRIBUNE_CONSUL_VERSION "\"}},"
 	    "\"Checks\":[{\"CheckID\":\"serfHealth\",\"Name\":\"Serf Health Status\","
 	    "\"Status\":\"passing\",\"Output\":\"Agent alive and reachable\"}]}",
 	    r->node, r->node_id, r->advertise, r->dc, r->advertise, r->advertise, r->advertise,

@@ -15,9 +15,8 @@
 #include "bus.h"
 #include "config.h"
 #include "loop.h"
+#include "version.h"
 
-#define TRIBUNE_VERSION "0.1.0"
-#define TRIBUNE_REVISION "tribune"
 
 enum child_state { CHILD_STOPPED, CHILD_STARTING, CHILD_RUNNING, CHILD_BACKOFF };
 
