@@ -174,6 +174,7 @@ struct raftd {
 	struct server_ttl *ttls;
 	size_t             nttls, capttls;
 	uint64_t           published_index;
+	bool               published_leader; /* raft.changed's leader, last sent */
 };
 
 int  server_main(int argc, char **argv);

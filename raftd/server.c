@@ -929,6 +929,8 @@ static struct {
 
 static void server_publish_now(struct raftd *r, uint64_t index, const char *table,
     const char *key, bool prefix, bool tick);
+static void server_publish(struct raftd *r, uint64_t index, const char *table,
+    const char *key, bool prefix, bool tick);
 
 static size_t
 common_len(const char *a, const char *b)
@@ -965,7 +967,13 @@ server_flush_kv(struct raftd *r)
 static void
 server_check_cb(uv_check_t *h)
 {
-	server_flush_kv(h->data);
+	struct raftd *r = h->data;
+
+	server_flush_kv(r);
+	/* httpd serves default reads itself only while raftd leads: tell it
+	 * in the turn the role changed, not at the next tick (msg_raft.h). */
+	if (r->server && (server_not_leader(r) == NULL) != r->published_leader)
+		server_publish(r, r->store.applied, "", "", false, true);
 }
 
 static void
@@ -1042,6 +1050,8 @@ server_publish_now(struct raftd *r, uint64_t index, const char *table, const cha
 	ev.key = (char *)(uintptr_t)key;
 	ev.prefix = prefix;
 	ev.tick = tick;
+	ev.leader = server_not_leader(r) == NULL;
+	r->published_leader = ev.leader;
 	bus_publish(r->d->bus, PROTO_RAFT_CHANGED, &ev);
 	if (!tick)
 		r->published_index = index;
