@@ -6,7 +6,7 @@
  * share the environment through its lock file, so httpd opens it read-only
  * and runs the very same read (proto/kvstore.c: kvstore_read) itself: no
  * msgpack, no nng hop to raftd's loop and back, no suspended connection.
- * A call to raftd costs about a hundred microseconds of thread hand-offs;
+ * A call to raftd costs over a hundred microseconds of thread hand-offs;
  * this read costs a few.
  *
  * When.  A default read is legal only on the leader, and a stale read's
