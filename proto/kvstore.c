@@ -323,6 +323,13 @@ kvstore_open_reader(const char *dir, MDB_env **envp, struct kvstore_dbs *db)
 		goto fail;
 	if ((rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)) != 0)
 		goto fail;
+	{
+		/* A reader killed mid-read (an httpd before us) keeps its slot,
+		 * and its snapshot pins pages raftd could reuse: free them. */
+		int dead;
+
+		mdb_reader_check(env, &dead);
+	}
 	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
 		goto fail;
 	if ((rc = mdb_dbi_open(txn, KVSTORE_T_KV, 0, &db->kv)) != 0 ||

@@ -139,8 +139,9 @@ void kvstore_read(MDB_txn *txn, const struct kvstore_dbs *db,
 /*
  * For readers in other processes: opens the environment in dir read-only
  * (MDB_RDONLY | MDB_NOTLS, so a txn is not tied to a thread) and the three
- * tables.  0, or ENOENT / MDB_NOTFOUND while raftd has not created the store
- * yet, or another LMDB error; *env is NULL then.
+ * tables, and frees the reader slots of dead processes.  0, or ENOENT /
+ * MDB_NOTFOUND while raftd has not created the store yet, or another LMDB
+ * error; *env is NULL then.
  */
 int  kvstore_open_reader(const char *dir, MDB_env **env,
          struct kvstore_dbs *db);

@@ -396,6 +396,55 @@ test_reader(void **state)
 	close(up[1]);
 }
 
+static int
+count_line(const char *msg, void *ctx)
+{
+	/* mdb_reader_list: a header line, then one line per reader, or a
+	 * line that says there is none. */
+	if (strstr(msg, "pid") == NULL && strstr(msg, "no active") == NULL)
+		(*(int *)ctx)++;
+	return 0;
+}
+
+static int
+readers(MDB_env *env)
+{
+	int n = 0;
+
+	mdb_reader_list(env, count_line, &n);
+	return n;
+}
+
+/* A reader that died holding a snapshot pins pages raftd could reuse: the
+ * next reader to open (httpd restarted) frees its slot. */
+static void
+test_reader_dead_slot(void **state)
+{
+	struct fixture    *f = *state;
+	struct kvstore_dbs db;
+	MDB_env           *env;
+	MDB_txn           *txn;
+	pid_t              pid;
+	int                st;
+
+	assert_int_equal(readers(f->env), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(kvstore_open_reader(f->dir, &env, &db) != 0 ||
+		    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(readers(f->env), 1);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(kvstore_open_reader(f->dir, &env, &db) != 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(readers(f->env), 0);
+}
+
 /* An environment without raftd's tables (raftd has not created them yet). */
 static void
 test_reader_no_tables(void **state)
@@ -430,6 +479,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_indexes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_dead_slot, setup,
+		    teardown),
 		cmocka_unit_test(test_reader_no_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
