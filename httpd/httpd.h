@@ -176,6 +176,8 @@ struct httpd_req {
 	bool                   read;        /* answers carry query meta */
 	bool                   local;       /* a KV GET local.c may serve */
 	bool                   suspended;   /* by server_call() */
+	bool                   handed_off;  /* suspended by server.c in the
+	                                       handler: MHD's thread lets go */
 	int                    call_type;
 	void                  *call_msg;    /* struct proto_<call_type> */
 	uint64_t              *call_min_index; /* its min_index, if any */

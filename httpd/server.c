@@ -125,11 +125,15 @@ server_resume(struct httpd_req *r)
 static void server_issue(struct httpd_req *r);
 static void server_send(struct httpd_req *r);
 
-/* Suspends r unless it is already; a new request only, on MHD's thread. */
+/*
+ * Suspends r unless it is already: only a new request, on MHD's thread,
+ * which then must not look at r again (handed_off) until MHD calls back.
+ */
 static void
 server_suspend(struct httpd_req *r)
 {
 	if (!r->suspended) {
+		r->handed_off = true;
 		r->suspended = true;
 		atomic_fetch_add(&r->h->suspended, 1);
 		MHD_suspend_connection(r->conn);
@@ -448,7 +452,8 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 			break;
 		}
 		routes_dispatch(r);
-		if (r->state != REQ_DONE)
+		/* Handed off: another thread may be answering r right now. */
+		if (r->handed_off || r->state != REQ_DONE)
 			return MHD_YES;
 		break;
 	case REQ_DONE:
