@@ -41,10 +41,13 @@ lib = $(filter-out $(BUILD)/$(1)/main.o,$(call obj,$(1)))
 PROTO_OBJS := $(call obj,proto)
 DAEMONS    := gossipd raftd dnsd httpd checkd
 
+# proto/kvstore.c (raftd's KV rows and reads) needs LMDB; libproto's unit
+# tests and fuzz targets link it.
+LIBS_proto   := $(shell pkg-config --libs lmdb)
 LIBS_gossipd := $(shell pkg-config --libs libcrypto)
 LIBS_raftd   := $(shell pkg-config --libs raft libuv lmdb)
 LIBS_dnsd    := $(shell pkg-config --libs ldns)
-LIBS_httpd   := $(shell pkg-config --libs libmicrohttpd)
+LIBS_httpd   := $(shell pkg-config --libs libmicrohttpd lmdb)
 LIBS_checkd  := $(shell pkg-config --libs libcurl)
 LIBS_supervisor := $(shell pkg-config --libs libcurl)
 LIBS_cli     := $(LIBS_supervisor)

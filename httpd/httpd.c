@@ -1,6 +1,7 @@
 /*
  * httpd's daemon frame: start MHD, follow raftd's changes for the waiter
- * registry, expire blocking queries, stop cleanly.
+ * registry and its leader flag for local reads, expire blocking queries,
+ * stop cleanly.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ httpd_on_changed(struct bus *b, const struct proto_env *env, void *arg)
 	if (env->type != PROTO_RAFT_CHANGED ||
 	    proto_unpack_raft_changed(env, &ev) != 0)
 		return;
+	local_leader(&h->local, ev.leader);
 	wait_event(&h->wait, env->id, ev.index, ev.table, ev.key, ev.prefix,
 	    ev.tick);
 	proto_free_raft_changed(&ev);
@@ -80,6 +82,12 @@ httpd_status(struct daemon *d, json_t *out)
 	    (json_int_t)h->requests));
 	json_object_set_new(out, "rechecks", json_integer(
 	    (json_int_t)h->wait.rechecks));
+	json_object_set_new(out, "local_reads", json_integer(
+	    (json_int_t)atomic_load(&h->local.served)));
+	json_object_set_new(out, "local_errors", json_integer(
+	    (json_int_t)atomic_load(&h->local.errors)));
+	json_object_set_new(out, "local_ready", json_boolean(
+	    local_usable(&h->local)));
 }
 
 static void

@@ -5,7 +5,9 @@
  * handler never blocks: it suspends the connection and calls raftd with
  * bus_call_async(BUS_DIRECT), whose callback runs on an nng thread, stores
  * the answer in the request and resumes the connection; MHD then calls the
- * handler again, which queues the response.  The daemon's own loop thread
+ * handler again, which queues the response.  KV GETs (default and ?stale)
+ * on the leader skip all that: they read raftd's LMDB store directly and
+ * are answered in the same call of the handler (local.c).  The daemon's own loop thread
  * (daemon.h) receives raft.changed events and runs the waiter registry's
  * timer (wait.c).  The registry is the only state shared by the three
  * threads and has its own mutex; a request belongs to exactly one thread at
@@ -22,6 +24,7 @@
 #define TRIBUNE_HTTPD_H
 
 #include <jansson.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,6 +34,7 @@
 #include "bus.h"
 #include "config.h"
 #include "daemon.h"
+#include "kvstore.h"
 #include "proto.h"
 #include "version.h"
 
@@ -168,7 +172,10 @@ struct httpd_req {
 
 	/* The call to raftd, kept so that a blocking read can be re-issued. */
 	bool                   read;        /* answers carry query meta */
+	bool                   local;       /* a KV GET local.c may serve */
 	bool                   suspended;   /* by server_call() */
+	bool                   handed_off;  /* suspended by server.c in the
+	                                       handler: MHD's thread lets go */
 	int                    call_type;
 	void                  *call_msg;    /* struct proto_<call_type> */
 	uint64_t              *call_min_index; /* its min_index, if any */
@@ -214,11 +221,42 @@ struct wait_registry {
 	void             *reissue_arg;
 };
 
+/* local.c: KV GETs served from raftd's store (read-only LMDB). */
+struct httpd_local {
+	pthread_mutex_t        mu;          /* the one read txn */
+	MDB_env               *env;
+	MDB_txn               *txn;         /* reset between reads */
+	struct kvstore_dbs     db;
+	atomic_bool            ready;       /* env, txn and db are usable */
+	_Atomic uint64_t       leader_until_ms; /* raftd leads until then */
+	uint64_t               next_open_ms;    /* loop thread only */
+	char                   dir[600];    /* <data-dir>/state, "" for none */
+	_Atomic uint64_t       served, errors;
+};
+
+void local_init(struct httpd_local *l, const char *data_dir);
+void local_fini(struct httpd_local *l);
+/* Loop thread, on every raft.changed: raftd's leader flag (opens the store
+ * while raftd leads and it is not open yet). */
+void local_leader(struct httpd_local *l, bool leader);
+/* Whether reads can be served here now. */
+bool local_usable(struct httpd_local *l);
+/*
+ * Serves m as raftd's read_kv would and fills res as raftd's reply would
+ * be decoded.  0 with the read txn held: res (json, value) is valid until
+ * local_kv_done(), which must follow soon.  -1: not here (?consistent, not
+ * the leader, no store): call raftd.
+ */
+int  local_kv_get(struct httpd_local *l, const struct proto_raft_kv_get *m,
+         struct proto_raft_result *res);
+void local_kv_done(struct httpd_local *l, struct proto_raft_result *res);
+
 struct httpd {
 	struct daemon        *d;
 	struct MHD_Daemon    *mhd[HTTPD_MAX_LISTEN];
 	int                   nmhd;
 	struct wait_registry  wait;
+	struct httpd_local    local;
 	atomic_int            inflight;      /* calls to raftd not yet answered */
 	pthread_mutex_t       qmu;           /* the queue of calls not yet sent */
 	struct httpd_req     *qhead, *qtail; /* linked by wnext */

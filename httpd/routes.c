@@ -303,6 +303,8 @@ routes_kv(struct httpd_req *r, const char *key)
 		msg->consistency = routes_consistency(&r->q);
 		routes_block(r, "kv", key, r->q.recurse || r->q.keys,
 		    &msg->min_index);
+		/* Default and stale: from raftd's store while it leads. */
+		r->local = msg->consistency != RAFT_CONS_CONSISTENT;
 		server_call(r);
 		return;
 	}

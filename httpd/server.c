@@ -2,6 +2,12 @@
  * libmicrohttpd in epoll mode with one internal thread, suspend/resume for
  * everything that waits on raftd (see httpd.h for the threads).  One MHD
  * daemon per client address (client_addr is a space-separated list).
+ *
+ * A read goes out through server_issue(): a KV GET that local.c can serve
+ * is answered there and then (in the access handler, without suspending,
+ * for a new request), anything else is suspended and sent to raftd.  Both
+ * answers go through server_settle(), which renders, parks a blocking query
+ * whose index has not moved, or asks for the read again.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -120,6 +126,54 @@ static void server_issue(struct httpd_req *r);
 static void server_send(struct httpd_req *r);
 
 /*
+ * Suspends r unless it is already: only a new request, on MHD's thread,
+ * which then must not look at r again (handed_off) until MHD calls back.
+ */
+static void
+server_suspend(struct httpd_req *r)
+{
+	if (!r->suspended) {
+		r->handed_off = true;
+		r->suspended = true;
+		atomic_fetch_add(&r->h->suspended, 1);
+		MHD_suspend_connection(r->conn);
+	}
+}
+
+enum settle {
+	SETTLE_DONE,     /* rendered: resume r */
+	SETTLE_AGAIN,    /* issue the read again */
+	SETTLE_PARKED    /* in the waiter registry: hands off r */
+};
+
+/* What the answer res to r's read means (raftd's or local.c's). */
+static enum settle
+server_settle(struct httpd_req *r, const struct proto_raft_result *res)
+{
+	struct httpd *h = r->h;
+
+	/* A miss (404) blocks too, on the table's index. */
+	if (r->blocking && res->unchanged &&
+	    (res->status < 400 || res->status == 404) &&
+	    !atomic_load(&h->stopping)) {
+		if (loop_now_ms() >= r->deadline_ms || r->min_index == 0) {
+			r->min_index = 0;
+			return SETTLE_AGAIN;
+		}
+		server_suspend(r);
+		return wait_park(&h->wait, r) != 0 ? SETTLE_AGAIN :
+		    SETTLE_PARKED;
+	}
+	if (res->unchanged && r->min_index > 0) {
+		/* Stopping: answer now with what is there. */
+		r->min_index = 0;
+		return SETTLE_AGAIN;
+	}
+	r->render(r, res);
+	return SETTLE_DONE;
+}
+
+/*
  * One call finished: the next queued request takes its slot (returned, to
  * be sent by the caller outside the lock), or the count goes down.
  */
@@ -164,28 +218,20 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 		server_resume(r);
 		return;
 	}
-	/* A miss (404) blocks too, on the table's index. */
-	if (r->blocking && res.unchanged &&
-	    (res.status < 400 || res.status == 404) &&
-	    !atomic_load(&h->stopping)) {
+	switch (server_settle(r, &res)) {
+	case SETTLE_DONE:
 		proto_free_raft_result(&res);
-		if (loop_now_ms() >= r->deadline_ms || r->min_index == 0) {
-			r->min_index = 0;
-			server_issue(r);
-		} else if (wait_park(&h->wait, r) != 0)
-			server_issue(r);
-		return;
-	}
-	if (res.unchanged && r->min_index > 0) {
-		/* Stopping: answer now with what is there. */
+		server_resume(r);
+		break;
+	case SETTLE_AGAIN:
 		proto_free_raft_result(&res);
-		r->min_index = 0;
 		server_issue(r);
-		return;
+		break;
+	case SETTLE_PARKED:
+		/* r may be another thread's already: only res is ours. */
+		proto_free_raft_result(&res);
+		break;
 	}
-	r->render(r, &res);
-	proto_free_raft_result(&res);
-	server_resume(r);
 }
 
 /* Sends r's call now; the caller counted it in h->inflight. */
@@ -208,18 +254,36 @@ server_send(struct httpd_req *r)
 	}
 }
 
-/* Sends r's call, or queues it behind HTTPD_MAX_INFLIGHT; r is suspended. */
+/*
+ * Serves r's read from raftd's store when local.c can, else sends r's call
+ * (suspending r), or queues it behind HTTPD_MAX_INFLIGHT.
+ */
 static void
 server_issue(struct httpd_req *r)
 {
 	struct httpd *h = r->h;
 	int           now = 0;
 
-	r->state = REQ_PENDING;
-	if (r->call_min_index != NULL)
-		*r->call_min_index = r->min_index;
-	/* Events after this point may concern the answer (wait.c). */
-	r->seen_seq = wait_seq(&h->wait);
+	for (;;) {
+		struct proto_raft_result res;
+		enum settle              st;
+
+		r->state = REQ_PENDING;
+		if (r->call_min_index != NULL)
+			*r->call_min_index = r->min_index;
+		/* Events after this point may concern the answer (wait.c). */
+		r->seen_seq = wait_seq(&h->wait);
+		if (!r->local || local_kv_get(&h->local, r->call_msg, &res) != 0)
+			break;
+		st = server_settle(r, &res);
+		local_kv_done(&h->local, &res);
+		if (st == SETTLE_AGAIN)
+			continue;
+		if (st == SETTLE_DONE)
+			server_resume(r);
+		return;
+	}
+	server_suspend(r);
 	pthread_mutex_lock(&h->qmu);
 	if (atomic_load(&h->inflight) < HTTPD_MAX_INFLIGHT) {
 		atomic_fetch_add(&h->inflight, 1);
@@ -248,15 +312,8 @@ server_reissue(struct httpd_req *r, void *arg)
 void
 server_call(struct httpd_req *r)
 {
-	struct httpd *h = r->h;
-
 	if (r->render == NULL)
 		r->render = server_render_result;
-	if (!r->suspended) {
-		r->suspended = true;
-		atomic_fetch_add(&h->suspended, 1);
-		MHD_suspend_connection(r->conn);
-	}
 	server_issue(r);
 }
 
@@ -395,7 +452,8 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 			break;
 		}
 		routes_dispatch(r);
-		if (r->state != REQ_DONE)
+		/* Handed off: another thread may be answering r right now. */
+		if (r->handed_off || r->state != REQ_DONE)
 			return MHD_YES;
 		break;
 	case REQ_DONE:
@@ -511,6 +569,7 @@ server_start(struct httpd *h)
 	int   port = cfg->port_http > 0 ? (int)cfg->port_http : 8500;
 
 	wait_init(&h->wait, server_reissue, h);
+	local_init(&h->local, cfg->data_dir);
 	pthread_mutex_init(&h->qmu, NULL);
 	if (cfg->port_http < 0) {
 		log_info("HTTP API disabled (ports.http = -1)");
@@ -552,4 +611,5 @@ server_stop(struct httpd *h)
 		MHD_stop_daemon(h->mhd[i]);
 	h->nmhd = 0;
 	wait_destroy(&h->wait);
+	local_fini(&h->local);
 }

@@ -7,8 +7,9 @@
  * once) or with `unchanged`; only then does the request come here.  raftd's
  * raft.changed events (received on httpd's loop thread) name the table and
  * key of every change; each parked request they concern is taken out and its
- * read re-issued to raftd with the same N, so what decides "changed" is
- * always raftd's store, never the event.
+ * read re-issued with the same N (to raftd, or read from raftd's store by
+ * local.c for a KV GET on the leader), so what decides "changed" is always
+ * raftd's store, never the event.
  *
  * Two races, two answers:
  *  - An event can arrive between raftd serving the read and the request

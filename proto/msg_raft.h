@@ -72,7 +72,7 @@
  *                   (json is then NULL)
  *
  * Event (published by raftd, topic "raft.changed"):
- *   raft.changed {index, table, key, prefix, tick}
+ *   raft.changed {index, table, key, prefix, tick, leader}
  *     After every applied batch, one event per changed (table, key), index =
  *     the Raft index that changed it.  table is "kv", "sessions", "nodes",
  *     "services" or "checks" (key = node name; for services the service
@@ -85,6 +85,11 @@
  *     subscriber that gets a tick whose index is above the last index it saw
  *     in a non-tick event has lost events and must re-check every parked
  *     query.
+ *     leader = raftd is the Raft leader right now (it would serve a default
+ *     read itself), in every event.  A change of role is published at once,
+ *     as a tick, in the loop turn that saw it; the ticks repeat it.  httpd
+ *     serves default and stale KV GETs from the store itself while the last
+ *     events said leader and are fresh (httpd/local.c).
  */
 #ifndef TRIBUNE_MSG_RAFT_H
 #define TRIBUNE_MSG_RAFT_H
@@ -145,6 +150,6 @@
 	    F(U64, min_index))                                                 \
 	X(RAFT_CHANGED, raft_changed, "raft.changed",                          \
 	    F(U64, index) F(STR, table) F(STR, key) F(BOOL, prefix)            \
-	    F(BOOL, tick))
+	    F(BOOL, tick) F(BOOL, leader))
 
 #endif

@@ -40,7 +40,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 
 /* Error codes and their strings, from one list so they cannot drift. */
 #define PROTO_ERRORS(E)                                                  \

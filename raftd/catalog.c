@@ -579,8 +579,8 @@ cat_decode(const MDB_val *k, const MDB_val *v, struct cat_row *r)
 	memset(r, 0, sizeof(*r));
 	if (v->mv_size < 16)
 		return MDB_CORRUPTED;
-	r->create_index = store_get64(v->mv_data);
-	r->modify_index = store_get64((const uint8_t *)v->mv_data + 8);
+	r->create_index = kvstore_get64(v->mv_data);
+	r->modify_index = kvstore_get64((const uint8_t *)v->mv_data + 8);
 	r->c = json_loadb((const char *)v->mv_data + 16, v->mv_size - 16, 0, &je);
 	if (r->c == NULL)
 		return MDB_CORRUPTED;
@@ -631,14 +631,14 @@ cat_put(struct store_txn *t, int table, const char *node, const char *id,
 			free(text);
 			return 0;
 		}
-		create = store_get64(mv.mv_data);
+		create = kvstore_get64(mv.mv_data);
 	}
 	if ((buf = malloc(16 + cl)) == NULL) {
 		free(text);
 		return -ENOMEM;
 	}
-	store_put64(buf, create);
-	store_put64(buf + 8, t->index);
+	kvstore_put64(buf, create);
+	kvstore_put64(buf + 8, t->index);
 	memcpy(buf + 16, text, cl);
 	free(text);
 	rc = store_put_raw(t, table, key, kl, buf, 16 + cl);

@@ -1,6 +1,7 @@
 /*
  * kvs.c: Consul's KV semantics over the kv, tombstones, lockdelay and
- * session_keys tables (encodings atop store.c).  Mirrors
+ * session_keys tables (encodings atop store.c; the KV row codec and the
+ * KV read are proto/kvstore.c's, shared with httpd).  Mirrors
  * agent/consul/state/kvs.go: a plain set keeps an existing lock, lock and
  * unlock move Session/LockIndex, deletes leave a tombstone.
  */
@@ -10,42 +11,11 @@
 
 #include "store.h"
 
-#define KV_HDR 33
-
-int
-kvs_decode(const MDB_val *k, const MDB_val *v, struct store_kv *row)
-{
-	const uint8_t *p = v->mv_data;
-	size_t sl;
-
-	if (v->mv_size < KV_HDR)
-		return MDB_CORRUPTED;
-	sl = p[32];
-	if ((sl != 0 && sl != STORE_SESSION_LEN) || v->mv_size < KV_HDR + sl)
-		return MDB_CORRUPTED;
-	row->key = k->mv_data;
-	row->key_len = k->mv_size;
-	row->create_index = store_get64(p);
-	row->modify_index = store_get64(p + 8);
-	row->lock_index = store_get64(p + 16);
-	row->flags = store_get64(p + 24);
-	row->session = sl ? (const char *)p + KV_HDR : NULL;
-	row->value = p + KV_HDR + sl;
-	row->value_len = v->mv_size - KV_HDR - sl;
-	return 0;
-}
-
+/* Rows are encoded and decoded by proto/kvstore.c, shared with httpd. */
 int
 kvs_get(struct store_txn *t, const char *key, size_t klen, struct store_kv *row)
 {
-	MDB_val k = { klen, (void *)(uintptr_t)key }, v;
-	int rc;
-
-	if (klen == 0 || klen > 511)
-		return MDB_NOTFOUND;
-	if ((rc = mdb_get(t->txn, t->s->dbi[STORE_T_KV], &k, &v)) != 0)
-		return rc;
-	return kvs_decode(&k, &v, row);
+	return kvstore_lookup(t->txn, t->s->dbi[STORE_T_KV], key, klen, row);
 }
 
 static int
@@ -72,27 +42,21 @@ kvs_write(struct store_txn *t, const char *key, size_t klen, uint64_t create,
     const uint8_t *val, size_t vlen)
 {
 	MDB_val k = { klen, (void *)(uintptr_t)key }, v;
-	size_t sl = session ? STORE_SESSION_LEN : 0;
-	uint8_t *p;
+	struct store_kv row = {
+		.create_index = create, .modify_index = t->index,
+		.lock_index = lock_index, .flags = flags, .session = session,
+		.value = val, .value_len = vlen,
+	};
 	int rc;
 
 	if (klen == 0 || klen > STORE_KEY_MAX)
 		return EINVAL;
 	if (vlen > STORE_VALUE_MAX)
 		return E2BIG;
-	v.mv_size = KV_HDR + sl + vlen;
+	v.mv_size = kvstore_row_size(session, vlen);
 	if ((rc = mdb_put(t->txn, t->s->dbi[STORE_T_KV], &k, &v, MDB_RESERVE)) != 0)
 		return rc;
-	p = v.mv_data;
-	store_put64(p, create);
-	store_put64(p + 8, t->index);
-	store_put64(p + 16, lock_index);
-	store_put64(p + 24, flags);
-	p[32] = (uint8_t)sl;
-	if (sl)
-		memcpy(p + KV_HDR, session, sl);
-	if (vlen)
-		memcpy(p + KV_HDR + sl, val, vlen);
+	kvstore_encode(v.mv_data, &row);
 	if (old_session != NULL && (session == NULL || memcmp(old_session, session, STORE_SESSION_LEN) != 0)) {
 		if ((rc = kvs_session_key(t, old_session, key, klen, false)) != 0)
 			return rc;
@@ -181,7 +145,7 @@ kvs_lock(struct store_txn *t, const char *key, size_t klen,
 		return -EINVAL;
 	/* Lock-delay: decided with the leader's clock carried in the command. */
 	if (mdb_get(t->txn, t->s->dbi[STORE_T_LOCKDELAY], &k, &v) == 0 && v.mv_size == 8 &&
-	    store_get64(v.mv_data) > now_ms)
+	    kvstore_get64(v.mv_data) > now_ms)
 		return 0;
 	rc = kvs_get(t, key, klen, &old);
 	if (rc == 0) {
@@ -234,7 +198,7 @@ static int
 kvs_tombstone(struct store_txn *t, const char *key, size_t klen)
 {
 	uint8_t b[8];
-	store_put64(b, t->index);
+	kvstore_put64(b, t->index);
 	return store_put_raw(t, STORE_T_TOMBSTONES, key, klen, b, 8);
 }
 
@@ -303,7 +267,7 @@ kvs_delete_tree(struct store_txn *t, const char *prefix, size_t plen)
 	while (rc == 0) {
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
 			break;
-		if ((rc = kvs_decode(&k, &v, &row)) != 0)
+		if ((rc = kvstore_decode(&k, &v, &row)) != 0)
 			break;
 		if (row.session != NULL &&
 		    (rc = kvs_session_key(t, row.session, row.key, row.key_len, false)) != 0)
@@ -330,49 +294,14 @@ int
 kvs_scan(struct store_txn *t, const char *prefix, size_t plen,
     int (*cb)(void *arg, const struct store_kv *row), void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k = { plen, (void *)(uintptr_t)prefix }, v;
-	struct store_kv row;
-	int rc;
-
-	if (plen > 511)
-		return 0;
-	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_T_KV], &cur)) != 0)
-		return rc;
-	rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-			break;
-		if ((rc = kvs_decode(&k, &v, &row)) != 0)
-			break;
-		if (cb(arg, &row) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return kvstore_scan(t->txn, t->s->dbi[STORE_T_KV], prefix, plen, cb, arg);
 }
 
 uint64_t
 kvs_list_index(struct store_txn *t, const char *prefix, size_t plen, uint64_t rows_max)
 {
-	MDB_cursor *cur;
-	MDB_val k = { plen, (void *)(uintptr_t)prefix }, v;
-	uint64_t idx = rows_max;
-	int rc;
+	struct kvstore_dbs db;
 
-	if (plen == 0 || plen > 511)
-		return store_table_index(t, STORE_T_KV);
-	if (mdb_cursor_open(t->txn, t->s->dbi[STORE_T_TOMBSTONES], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-				break;
-			if (v.mv_size == 8 && store_get64(v.mv_data) > idx)
-				idx = store_get64(v.mv_data);
-		}
-		mdb_cursor_close(cur);
-	}
-	if (idx == 0)
-		idx = store_table_index(t, STORE_T_KV);
-	return idx;
+	store_kvstore_dbs(t->s, &db);
+	return kvstore_list_index(t->txn, &db, prefix, plen, rows_max);
 }

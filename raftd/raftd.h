@@ -16,25 +16,13 @@
 #include <jansson.h>
 
 #include "consensus.h"
+#include "jbuf.h"
 #include "proto.h"
 #include "store.h"
 
-/* json.c: append-only JSON writer (b->err is sticky). */
-struct jbuf {
-	char  *p;
-	size_t len, cap;
-	int    err;
-};
-int   jb_raw(struct jbuf *b, const char *s, size_t n);
-int   jb_lit(struct jbuf *b, const char *s);
-int   jb_u64(struct jbuf *b, uint64_t v);
-int   jb_str(struct jbuf *b, const char *s);
-int   jb_strn(struct jbuf *b, const char *s, size_t n);
-int   jb_b64(struct jbuf *b, const uint8_t *p, size_t n);
-int   jb_kv(struct jbuf *b, const struct store_kv *row, bool with_value);
+/* json.c: Consul's Session JSON; the writer is proto/jbuf.h, a KV row's
+ * JSON kvstore_json_row() (proto/kvstore.h). */
 int   jb_session(struct jbuf *b, const struct store_session *ss);
-char *jb_take(struct jbuf *b);
-void  jb_free(struct jbuf *b);
 
 /* fsm.c: the commands in the Raft log and their application. */
 enum fsm_cmd_type {
@@ -186,6 +174,7 @@ struct raftd {
 	struct server_ttl *ttls;
 	size_t             nttls, capttls;
 	uint64_t           published_index;
+	bool               published_leader; /* raft.changed's leader, last sent */
 };
 
 int  server_main(int argc, char **argv);

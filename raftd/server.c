@@ -113,107 +113,38 @@ struct readctx {
 	} m;
 };
 
-struct kvlist {
-	struct jbuf b;
-	size_t      n;
-	uint64_t    max;
-	const char *prefix, *sep;
-	size_t      plen;
-	char       *last;   /* last rolled-up key for keys+separator */
-	size_t      lastlen;
-};
-
-static int
-kvlist_row(void *arg, const struct store_kv *row)
-{
-	struct kvlist *l = arg;
-	jb_lit(&l->b, l->n++ ? "," : "");
-	jb_kv(&l->b, row, true);
-	if (row->modify_index > l->max)
-		l->max = row->modify_index;
-	return 0;
-}
-
-static int
-kvlist_key(void *arg, const struct store_kv *row)
-{
-	struct kvlist *l = arg;
-	size_t klen = row->key_len;
-
-	if (row->modify_index > l->max)
-		l->max = row->modify_index;
-	if (l->sep != NULL && *l->sep != '\0') {
-		size_t sl = strlen(l->sep);
-		const char *rest = row->key + l->plen;
-		size_t rl = row->key_len - l->plen;
-		const char *hit = memmem(rest, rl, l->sep, sl);
-		if (hit != NULL)
-			klen = (size_t)(hit - row->key) + sl;
-	}
-	if (l->last != NULL && l->lastlen == klen && memcmp(l->last, row->key, klen) == 0)
-		return 0;
-	free(l->last);
-	l->last = strndup(row->key, klen);
-	l->lastlen = klen;
-	jb_lit(&l->b, l->n++ ? "," : "");
-	jb_strn(&l->b, row->key, klen);
-	return 0;
-}
-
+/* The KV read itself is proto/kvstore.c's, shared with httpd's local reads
+ * (httpd/local.c), so both answer byte for byte alike. */
 static void
 read_kv(struct raftd *r, struct bus_req *req, const struct proto_raft_kv_get *m)
 {
 	struct store_txn t;
-	struct reply rp = { .status = 200, .consistency = m->consistency };
-	const char *key = m->key ? m->key : "";
-	size_t klen = strlen(key);
-	char *json = NULL;
+	struct kvstore_dbs db;
+	struct kvstore_result kr;
+	struct kvstore_get q = {
+		.key = m->key ? m->key : "", .recurse = m->recurse, .keys = m->keys,
+		.separator = m->separator, .raw = m->raw, .min_index = m->min_index,
+	};
+	struct reply rp = { .consistency = m->consistency };
 	int rc;
 
 	if ((rc = store_begin(&r->store, &t, false, 0)) != 0) {
 		server_error(r, req, 500, mdb_strerror(rc));
 		return;
 	}
-	if (!m->recurse && !m->keys) {
-		struct store_kv row;
-		rc = kvs_get(&t, key, klen, &row);
-		if (rc == 0) {
-			rp.index = row.modify_index;
-			if (m->min_index > 0 && rp.index <= m->min_index) {
-				rp.unchanged = true;
-			} else if (m->raw) {
-				rp.value.ptr = (uint8_t *)(uintptr_t)row.value;
-				rp.value.len = row.value_len;
-			} else {
-				struct jbuf b = { 0 };
-				jb_lit(&b, "[");
-				jb_kv(&b, &row, true);
-				jb_lit(&b, "]");
-				json = jb_take(&b);
-				rp.json = json;
-			}
-		} else {
-			rp.status = 404;
-			rp.index = store_table_index(&t, STORE_T_KV);
-			rp.unchanged = m->min_index > 0 && rp.index <= m->min_index;
-		}
-	} else {
-		struct kvlist l = { .prefix = key, .plen = klen, .sep = m->separator };
-		jb_lit(&l.b, "[");
-		rc = kvs_scan(&t, key, klen, m->keys ? kvlist_key : kvlist_row, &l);
-		jb_lit(&l.b, "]");
-		free(l.last);
-		rp.index = kvs_list_index(&t, key, klen, l.max);
-		if (l.n == 0)
-			rp.status = 404;
-		if (m->min_index > 0 && rp.index <= m->min_index)
-			rp.unchanged = true;
-		else if (l.n > 0)
-			rp.json = json = jb_take(&l.b);
-		jb_free(&l.b);
+	q.klen = strlen(q.key);
+	store_kvstore_dbs(&r->store, &db);
+	kvstore_read(t.txn, &db, &q, &kr);
+	rp.status = kr.status;
+	rp.index = kr.index;
+	rp.unchanged = kr.unchanged;
+	rp.json = kr.json;
+	if (m->raw && !kr.unchanged && kr.status == 200) {
+		rp.value.ptr = (uint8_t *)(uintptr_t)kr.value;
+		rp.value.len = kr.value_len;
 	}
 	server_reply(r, req, &rp);
-	free(json);
+	free(kr.json);
 	store_txn_free(&t);
 }
 
@@ -999,6 +930,8 @@ static struct {
 
 static void server_publish_now(struct raftd *r, uint64_t index, const char *table,
     const char *key, bool prefix, bool tick);
+static void server_publish(struct raftd *r, uint64_t index, const char *table,
+    const char *key, bool prefix, bool tick);
 
 static size_t
 common_len(const char *a, const char *b)
@@ -1035,7 +968,13 @@ server_flush_kv(struct raftd *r)
 static void
 server_check_cb(uv_check_t *h)
 {
-	server_flush_kv(h->data);
+	struct raftd *r = h->data;
+
+	server_flush_kv(r);
+	/* httpd serves default reads itself only while raftd leads: tell it
+	 * in the turn the role changed, not at the next tick (msg_raft.h). */
+	if (r->server && (server_not_leader(r) == NULL) != r->published_leader)
+		server_publish(r, r->store.applied, "", "", false, true);
 }
 
 static void
@@ -1112,6 +1051,8 @@ server_publish_now(struct raftd *r, uint64_t index, const char *table, const cha
 	ev.key = (char *)(uintptr_t)key;
 	ev.prefix = prefix;
 	ev.tick = tick;
+	ev.leader = server_not_leader(r) == NULL;
+	r->published_leader = ev.leader;
 	bus_publish(r->d->bus, PROTO_RAFT_CHANGED, &ev);
 	if (!tick)
 		r->published_index = index;

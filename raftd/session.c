@@ -46,7 +46,7 @@ static int
 w_u64(struct wbuf *b, uint64_t v)
 {
 	uint8_t x[8];
-	store_put64(x, v);
+	kvstore_put64(x, v);
 	return w_put(b, x, 8);
 }
 
@@ -114,7 +114,7 @@ r_u64(struct rbuf *r, uint64_t *v)
 {
 	if (r->len - r->off < 8)
 		return EINVAL;
-	*v = store_get64(r->p + r->off);
+	*v = kvstore_get64(r->p + r->off);
 	r->off += 8;
 	return 0;
 }
@@ -294,7 +294,7 @@ session_destroy(struct store_txn *t, const char *id, uint64_t now_ms)
 				goto out;
 			if (ss.lock_delay_ns > 0) {
 				uint8_t b[8];
-				store_put64(b, now_ms + ss.lock_delay_ns / 1000000);
+				kvstore_put64(b, now_ms + ss.lock_delay_ns / 1000000);
 				if ((rc = store_put_raw(t, STORE_T_LOCKDELAY, key, klen, b, 8)) != 0)
 					goto out;
 			}

@@ -20,6 +20,9 @@
  *                         lock_index u64 | flags u64 |
  *                         session_len u8 (0 or 36) | session id bytes |
  *                         the value bytes (the rest, possibly empty)
+ *                 The codec, and Consul's KV GET over kv, tombstones and
+ *                 meta, are in proto/kvstore.c: httpd opens this env
+ *                 read-only and serves default/stale KV GETs itself.
  *   tombstones    key   = a deleted KV key; value = u64 index of the delete.
  *                 Consul's graveyard: a prefix listing's index must grow
  *                 when a key under it is deleted, or a blocking query on
@@ -62,15 +65,15 @@
 #include "store.h"
 
 static const char *store_names[STORE_NTABLES] = {
-	[STORE_T_KV] = "kv",
-	[STORE_T_TOMBSTONES] = "tombstones",
+	[STORE_T_KV] = KVSTORE_T_KV,
+	[STORE_T_TOMBSTONES] = KVSTORE_T_TOMBSTONES,
 	[STORE_T_LOCKDELAY] = "lockdelay",
 	[STORE_T_SESSIONS] = "sessions",
 	[STORE_T_SESSION_KEYS] = "session_keys",
 	[STORE_T_NODES] = "nodes",
 	[STORE_T_SERVICES] = "services",
 	[STORE_T_CHECKS] = "checks",
-	[STORE_T_META] = "meta",
+	[STORE_T_META] = KVSTORE_T_META,
 };
 
 #define SNAP_MAGIC "TRIBSNAP"
@@ -85,32 +88,11 @@ store_table_name(int t)
 }
 
 void
-store_put64(uint8_t *p, uint64_t v)
+store_kvstore_dbs(const struct store *s, struct kvstore_dbs *db)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-uint64_t
-store_get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static int
-store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
-{
-	MDB_val k = { strlen(name), (void *)(uintptr_t)name }, v;
-	int rc = mdb_get(txn, dbi, &k, &v);
-	if (rc != 0)
-		return rc;
-	if (v.mv_size != 8)
-		return MDB_CORRUPTED;
-	*out = store_get64(v.mv_data);
-	return 0;
+	db->kv = s->dbi[STORE_T_KV];
+	db->tombstones = s->dbi[STORE_T_TOMBSTONES];
+	db->meta = s->dbi[STORE_T_META];
 }
 
 static int
@@ -118,7 +100,7 @@ store_set_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
 {
 	uint8_t b[8];
 	MDB_val k = { strlen(name), (void *)(uintptr_t)name }, v = { 8, b };
-	store_put64(b, val);
+	kvstore_put64(b, val);
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
@@ -149,7 +131,7 @@ store_open(struct store *s, const char *dir, size_t mapsize)
 		if ((rc = mdb_dbi_open(txn, store_names[i], MDB_CREATE, &s->dbi[i])) != 0)
 			goto fail_txn;
 	}
-	rc = store_get_u64(txn, s->dbi[STORE_T_META], "applied", &s->applied);
+	rc = kvstore_meta_u64(txn, s->dbi[STORE_T_META], KVSTORE_META_APPLIED, &s->applied);
 	if (rc == MDB_NOTFOUND)
 		s->applied = 0;
 	else if (rc != 0)
@@ -231,7 +213,7 @@ store_commit(struct store_txn *t)
 			if ((rc = store_set_u64(t->txn, t->s->dbi[STORE_T_META], name, t->index)) != 0)
 				goto fail;
 		}
-		if ((rc = store_set_u64(t->txn, t->s->dbi[STORE_T_META], "applied", t->index)) != 0)
+		if ((rc = store_set_u64(t->txn, t->s->dbi[STORE_T_META], KVSTORE_META_APPLIED, t->index)) != 0)
 			goto fail;
 	}
 	rc = mdb_txn_commit(t->txn);
@@ -269,7 +251,7 @@ uint64_t
 store_meta_u64(struct store_txn *t, const char *name)
 {
 	uint64_t v = 0;
-	if (store_get_u64(t->txn, t->s->dbi[STORE_T_META], name, &v) != 0)
+	if (kvstore_meta_u64(t->txn, t->s->dbi[STORE_T_META], name, &v) != 0)
 		return 0;
 	return v;
 }
@@ -277,9 +259,7 @@ store_meta_u64(struct store_txn *t, const char *name)
 uint64_t
 store_table_index(struct store_txn *t, int table)
 {
-	char name[64];
-	snprintf(name, sizeof(name), "index.%s", store_table_name(table));
-	return store_meta_u64(t, name);
+	return kvstore_table_index(t->txn, t->s->dbi[STORE_T_META], store_table_name(table));
 }
 
 int
@@ -338,7 +318,7 @@ static int
 snap_put64(struct snapbuf *b, uint64_t v)
 {
 	uint8_t x[8];
-	store_put64(x, v);
+	kvstore_put64(x, v);
 	return snap_put(b, x, 8);
 }
 
@@ -428,7 +408,7 @@ snap_get64(struct snapread *r, uint64_t *v)
 	const uint8_t *p;
 	if (snap_get(r, 8, &p) != 0)
 		return MDB_CORRUPTED;
-	*v = store_get64(p);
+	*v = kvstore_get64(p);
 	return 0;
 }
 
@@ -464,7 +444,7 @@ snap_walk(struct store *s, MDB_txn *txn, const uint8_t *buf, size_t len, uint64_
 			if (kl == 0 || kl > 511)
 				return MDB_CORRUPTED;
 			if (table == STORE_T_META && kl == 7 && memcmp(kp, "applied", 7) == 0 && vl == 8)
-				*applied = store_get64(vp);
+				*applied = kvstore_get64(vp);
 			if (txn != NULL && table >= 0) {
 				MDB_val mk = { kl, (void *)(uintptr_t)kp }, mv = { vl, (void *)(uintptr_t)vp };
 				if ((rc = mdb_put(txn, s->dbi[table], &mk, &mv, 0)) != 0)

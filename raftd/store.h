@@ -16,10 +16,9 @@
 
 #include <lmdb.h>
 
-/* LMDB keys are at most 511 bytes; a lock adds the 36-byte session id. */
-#define STORE_KEY_MAX     (511 - 36)
-#define STORE_SESSION_LEN 36
-#define STORE_VALUE_MAX   (512 * 1024)
+/* The KV row codec, the key limits and the KV read are shared with httpd's
+ * local reads: proto/kvstore.h. */
+#include "kvstore.h"
 
 enum store_table {
 	STORE_T_KV,
@@ -56,15 +55,6 @@ struct store_txn {
 	size_t               nchanges, capchanges;
 };
 
-struct store_kv {
-	const char    *key;
-	size_t         key_len;
-	uint64_t       create_index, modify_index, lock_index, flags;
-	const char    *session; /* NULL or STORE_SESSION_LEN bytes, no NUL */
-	const uint8_t *value;
-	size_t         value_len;
-};
-
 enum store_behavior { STORE_BEHAVIOR_RELEASE = 0, STORE_BEHAVIOR_DELETE = 1 };
 
 /* A session row.  Decoded strings are heap copies: session_row_free(). */
@@ -99,9 +89,8 @@ int  store_del_raw(struct store_txn *t, int table, const void *k, size_t kl);
 int  store_snapshot(struct store *s, uint8_t **buf, size_t *len);
 int  store_restore(struct store *s, const uint8_t *buf, size_t len);
 int  store_snapshot_applied(const uint8_t *buf, size_t len, uint64_t *applied);
-/* Little helpers shared by the row codecs. */
-void     store_put64(uint8_t *p, uint64_t v);
-uint64_t store_get64(const uint8_t *p);
+/* Store-wide dbi handles of the KV read's tables (proto/kvstore.h). */
+void store_kvstore_dbs(const struct store *s, struct kvstore_dbs *db);
 
 /* kvs.c: Consul's KV semantics (agent/consul/state/kvs.go). */
 int  kvs_get(struct store_txn *t, const char *key, size_t klen, struct store_kv *row);
@@ -123,9 +112,8 @@ int  kvs_delete_tree(struct store_txn *t, const char *prefix, size_t plen);
 int  kvs_scan(struct store_txn *t, const char *prefix, size_t plen,
          int (*cb)(void *arg, const struct store_kv *row), void *arg);
 /* Consul's index for a prefix list: max of rows and tombstones under it,
- * else the table's index. */
+ * else the table's index (kvstore_list_index). */
 uint64_t kvs_list_index(struct store_txn *t, const char *prefix, size_t plen, uint64_t rows_max);
-int  kvs_decode(const MDB_val *k, const MDB_val *v, struct store_kv *row);
 
 /* session.c */
 int  session_get(struct store_txn *t, const char *id, struct store_session *out);

@@ -50,7 +50,7 @@ static void
 txn_result(struct txn_ctx *c, const struct store_kv *row, bool with_value)
 {
 	jb_lit(&c->results, c->nresults++ ? ",{\"KV\":" : "{\"KV\":");
-	jb_kv(&c->results, row, with_value);
+	kvstore_json_row(&c->results, row, with_value);
 	jb_lit(&c->results, "}");
 }
 
