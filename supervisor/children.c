@@ -194,6 +194,7 @@ children_reap(struct supervisor *s)
 			continue;
 		child_describe_exit(c, status);
 		c->pid = 0;
+		c->exited_ms = loop_now_ms();
 		if (s->stopping) {
 			c->state = CHILD_STOPPED;
 			log_debug("%s stopped: %s", c->name, c->last_exit);

@@ -46,6 +46,10 @@ child_json(struct supervisor *s, struct child *c)
 	    json_integer(c->pid > 0 ? (json_int_t)(now - c->started_ms) : 0));
 	json_object_set_new(o, "restarts", json_integer(c->restarts));
 	json_object_set_new(o, "last_exit", json_string(c->last_exit));
+	/* From reaping the last child to its successor's ctl.ready. */
+	if (c->exited_ms > 0 && c->ready_ms > c->exited_ms)
+		json_object_set_new(o, "last_restart_ms",
+		    json_integer((json_int_t)(c->ready_ms - c->exited_ms)));
 	(void)s;
 	return o;
 }

@@ -27,6 +27,7 @@ struct child {
 	enum child_state state;
 	uint64_t         started_ms;    /* monotonic */
 	uint64_t         ready_ms;
+	uint64_t         exited_ms;     /* when the last one was reaped */
 	unsigned         restarts;
 	unsigned         fast_crashes;  /* consecutive deaths soon after start */
 	char             last_exit[96];
