@@ -45,7 +45,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1151,419 +1150,13 @@ cat_check_json(struct store_txn *t, const struct cat_row *c)
 	return o;
 }
 
-/* --- filter: a go-bexpr subset ----------------------------------------------- */
-
-/*
- * expr   := or ;  or := and ("or" and)* ;  and := unary ("and" unary)*
- * unary  := "not" unary | "(" expr ")" | match
- * match  := sel ("=="|"!="|"contains"|"not contains"|"matches"|"not matches") value
- *         | value ("in"|"not in") sel | sel "is" ["not"] "empty"
- * sel    := ident ("." ident | "[" string "]")*
- * value  := "string" | `string` | number | true | false | bareword
- * The expression is parsed into a small tree once, then run per row.
- */
-enum { F_OR, F_AND, F_NOT, F_EQ, F_NE, F_CONTAINS, F_IN, F_MATCHES, F_EMPTY };
-
-struct cat_filter {
-	int                op;
-	bool               neg;
-	struct cat_filter *a, *b;
-	char             **path;
-	size_t             npath;
-	char              *value;
-	regex_t            re;
-	bool               has_re;
-};
-
-struct cat_lex {
-	const char *p;
-	char        tok[512];
-	int         kind;   /* 0 end, 1 word, 2 string, 3 punct */
-	bool        err;
-};
-
-static void
-cat_lex_next(struct cat_lex *l)
-{
-	size_t n = 0;
-	while (*l->p == ' ' || *l->p == '\t' || *l->p == '\n')
-		l->p++;
-	l->tok[0] = '\0';
-	if (*l->p == '\0') {
-		l->kind = 0;
-		return;
-	}
-	if (*l->p == '"' || *l->p == '`') {
-		char q = *l->p++;
-		while (*l->p && *l->p != q) {
-			if (q == '"' && *l->p == '\\' && l->p[1])
-				l->p++;
-			if (n < sizeof(l->tok) - 1)
-				l->tok[n++] = *l->p;
-			l->p++;
-		}
-		if (*l->p != q)
-			l->err = true;
-		else
-			l->p++;
-		l->tok[n] = '\0';
-		l->kind = 2;
-		return;
-	}
-	if (strchr("()[].", *l->p) != NULL) {
-		l->tok[0] = *l->p++;
-		l->tok[1] = '\0';
-		l->kind = 3;
-		return;
-	}
-	if ((l->p[0] == '=' || l->p[0] == '!') && l->p[1] == '=') {
-		l->tok[0] = l->p[0];
-		l->tok[1] = '=';
-		l->tok[2] = '\0';
-		l->p += 2;
-		l->kind = 3;
-		return;
-	}
-	while (*l->p && strchr(" \t\n()[].\"`=!", *l->p) == NULL) {
-		if (n < sizeof(l->tok) - 1)
-			l->tok[n++] = *l->p;
-		l->p++;
-	}
-	l->tok[n] = '\0';
-	if (n == 0) {
-		l->err = true;
-		l->p++;
-	}
-	l->kind = 1;
-}
-
-static bool
-cat_lex_is(const struct cat_lex *l, const char *s)
-{
-	return l->kind != 2 && l->kind != 0 && strcmp(l->tok, s) == 0;
-}
-
-void
-catalog_filter_free(struct cat_filter *f)
-{
-	if (f == NULL)
-		return;
-	catalog_filter_free(f->a);
-	catalog_filter_free(f->b);
-	for (size_t i = 0; i < f->npath; i++)
-		free(f->path[i]);
-	free(f->path);
-	free(f->value);
-	if (f->has_re)
-		regfree(&f->re);
-	free(f);
-}
-
-static struct cat_filter *cat_f_or(struct cat_lex *l, int depth);
-
-static int
-cat_f_sel(struct cat_lex *l, struct cat_filter *f)
-{
-	if (l->kind != 1)
-		return -1;
-	for (;;) {
-		char **np = realloc(f->path, (f->npath + 1) * sizeof(*np));
-		if (np == NULL)
-			return -1;
-		f->path = np;
-		if ((f->path[f->npath] = strdup(l->tok)) == NULL)
-			return -1;
-		f->npath++;
-		cat_lex_next(l);
-		if (cat_lex_is(l, ".")) {
-			cat_lex_next(l);
-			if (l->kind != 1)
-				return -1;
-			continue;
-		}
-		if (cat_lex_is(l, "[")) {
-			cat_lex_next(l);
-			if (l->kind != 2 && l->kind != 1)
-				return -1;
-			/* The key becomes the next path element. */
-			np = realloc(f->path, (f->npath + 1) * sizeof(*np));
-			if (np == NULL)
-				return -1;
-			f->path = np;
-			if ((f->path[f->npath] = strdup(l->tok)) == NULL)
-				return -1;
-			f->npath++;
-			cat_lex_next(l);
-			if (!cat_lex_is(l, "]"))
-				return -1;
-			cat_lex_next(l);
-			if (cat_lex_is(l, ".")) {
-				cat_lex_next(l);
-				if (l->kind != 1)
-					return -1;
-				continue;
-			}
-		}
-		return 0;
-	}
-}
-
-static struct cat_filter *
-cat_f_match(struct cat_lex *l)
-{
-	struct cat_filter *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return NULL;
-	if (l->kind == 2 || (l->kind == 1 && l->tok[0] >= '0' && l->tok[0] <= '9')) {
-		/* value in sel */
-		f->value = strdup(l->tok);
-		cat_lex_next(l);
-		if (cat_lex_is(l, "not")) {
-			f->neg = true;
-			cat_lex_next(l);
-		}
-		if (!cat_lex_is(l, "in"))
-			goto fail;
-		f->op = F_IN;
-		cat_lex_next(l);
-		if (cat_f_sel(l, f) != 0)
-			goto fail;
-		return f;
-	}
-	if (cat_f_sel(l, f) != 0)
-		goto fail;
-	if (cat_lex_is(l, "is")) {
-		cat_lex_next(l);
-		if (cat_lex_is(l, "not")) {
-			f->neg = true;
-			cat_lex_next(l);
-		}
-		if (!cat_lex_is(l, "empty"))
-			goto fail;
-		f->op = F_EMPTY;
-		cat_lex_next(l);
-		return f;
-	}
-	if (cat_lex_is(l, "not")) {
-		f->neg = true;
-		cat_lex_next(l);
-	}
-	if (cat_lex_is(l, "in") && f->npath == 1) {
-		/* A bare word before `in` was the value, not a selector. */
-		f->value = f->path[0];
-		free(f->path);
-		f->path = NULL;
-		f->npath = 0;
-		f->op = F_IN;
-		cat_lex_next(l);
-		if (cat_f_sel(l, f) != 0)
-			goto fail;
-		return f;
-	}
-	if (cat_lex_is(l, "==") && !f->neg)
-		f->op = F_EQ;
-	else if (cat_lex_is(l, "!=") && !f->neg)
-		f->op = F_NE;
-	else if (cat_lex_is(l, "contains"))
-		f->op = F_CONTAINS;
-	else if (cat_lex_is(l, "matches"))
-		f->op = F_MATCHES;
-	else
-		goto fail;
-	cat_lex_next(l);
-	if (l->kind != 1 && l->kind != 2)
-		goto fail;
-	f->value = strdup(l->tok);
-	cat_lex_next(l);
-	if (f->value == NULL)
-		goto fail;
-	if (f->op == F_MATCHES) {
-		if (regcomp(&f->re, f->value, REG_EXTENDED | REG_NOSUB) != 0)
-			goto fail;
-		f->has_re = true;
-	}
-	return f;
-fail:
-	catalog_filter_free(f);
-	return NULL;
-}
-
-static struct cat_filter *
-cat_f_unary(struct cat_lex *l, int depth)
-{
-	struct cat_filter *f, *in;
-
-	if (depth > 64)
-		return NULL;
-	if (cat_lex_is(l, "not")) {
-		cat_lex_next(l);
-		if ((in = cat_f_unary(l, depth + 1)) == NULL)
-			return NULL;
-		if ((f = calloc(1, sizeof(*f))) == NULL) {
-			catalog_filter_free(in);
-			return NULL;
-		}
-		f->op = F_NOT;
-		f->a = in;
-		return f;
-	}
-	if (cat_lex_is(l, "(")) {
-		cat_lex_next(l);
-		if ((f = cat_f_or(l, depth + 1)) == NULL)
-			return NULL;
-		if (!cat_lex_is(l, ")")) {
-			catalog_filter_free(f);
-			return NULL;
-		}
-		cat_lex_next(l);
-		return f;
-	}
-	return cat_f_match(l);
-}
-
-static struct cat_filter *
-cat_f_bin(struct cat_lex *l, int depth, int op)
-{
-	struct cat_filter *a, *b, *f;
-
-	a = op == F_OR ? cat_f_bin(l, depth, F_AND) : cat_f_unary(l, depth);
-	while (a != NULL && cat_lex_is(l, op == F_OR ? "or" : "and")) {
-		cat_lex_next(l);
-		b = op == F_OR ? cat_f_bin(l, depth, F_AND) : cat_f_unary(l, depth);
-		if (b == NULL || (f = calloc(1, sizeof(*f))) == NULL) {
-			catalog_filter_free(a);
-			catalog_filter_free(b);
-			return NULL;
-		}
-		f->op = op;
-		f->a = a;
-		f->b = b;
-		a = f;
-	}
-	return a;
-}
-
-static struct cat_filter *
-cat_f_or(struct cat_lex *l, int depth)
-{
-	return cat_f_bin(l, depth, F_OR);
-}
-
-struct cat_filter *
-catalog_filter_parse(const char *expr)
-{
-	struct cat_lex l = { .p = expr };
-	struct cat_filter *f;
-
-	cat_lex_next(&l);
-	f = cat_f_or(&l, 0);
-	if (f != NULL && (l.kind != 0 || l.err)) {
-		catalog_filter_free(f);
-		f = NULL;
-	}
-	return f;
-}
-
-static const json_t *
-cat_f_resolve(const json_t *v, char *const *path, size_t n)
-{
-	for (size_t i = 0; i < n && v != NULL; i++) {
-		const json_t *x;
-		const char *k;
-		json_t *y;
-		if (!json_is_object(v))
-			return NULL;
-		x = json_object_get(v, path[i]);
-		if (x == NULL) {
-			json_object_foreach((json_t *)(uintptr_t)v, k, y)
-				if (strcasecmp(k, path[i]) == 0)
-					x = y;
-		}
-		v = x;
-	}
-	return v;
-}
-
-static bool
-cat_f_eq(const json_t *v, const char *want)
-{
-	char tmp[64];
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		return strcmp(json_string_value(v), want) == 0;
-	case JSON_INTEGER:
-		snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return strcmp(tmp, want) == 0;
-	case JSON_TRUE:
-		return strcmp(want, "true") == 0;
-	case JSON_FALSE:
-		return strcmp(want, "false") == 0;
-	default:
-		return false;
-	}
-}
-
-static bool
-cat_f_contains(const json_t *v, const char *want)
-{
-	if (json_is_string(v))
-		return strstr(json_string_value(v), want) != NULL;
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++)
-			if (cat_f_eq(json_array_get(v, i), want))
-				return true;
-		return false;
-	}
-	if (json_is_object(v))
-		return json_object_get(v, want) != NULL;
-	return false;
-}
-
-bool
-catalog_filter_eval(const struct cat_filter *f, const json_t *row)
-{
-	const json_t *v;
-	bool r = false;
-
-	if (f == NULL)
-		return true;
-	switch (f->op) {
-	case F_OR:
-		return catalog_filter_eval(f->a, row) || catalog_filter_eval(f->b, row);
-	case F_AND:
-		return catalog_filter_eval(f->a, row) && catalog_filter_eval(f->b, row);
-	case F_NOT:
-		return !catalog_filter_eval(f->a, row);
-	}
-	v = cat_f_resolve(row, f->path, f->npath);
-	switch (f->op) {
-	case F_EQ:
-		return v != NULL && cat_f_eq(v, f->value);
-	case F_NE:
-		return v == NULL || !cat_f_eq(v, f->value);
-	case F_CONTAINS:
-	case F_IN:
-		r = v != NULL && cat_f_contains(v, f->value);
-		break;
-	case F_MATCHES:
-		r = json_is_string(v) && regexec(&f->re, json_string_value(v), 0, NULL, 0) == 0;
-		break;
-	case F_EMPTY:
-		r = v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0) ||
-		    (json_is_array(v) && json_array_size(v) == 0) ||
-		    (json_is_object(v) && json_object_size(v) == 0);
-		break;
-	}
-	return f->neg ? !r : r;
-}
-
 /* --- reads ----------------------------------------------------------------- */
 
 struct cat_q {
 	bool               passing;
 	json_t            *tags;     /* array of strings */
 	json_t            *node_meta; /* array of "k:v" */
-	struct cat_filter *filter;
+	struct bexpr      *filter;
 	const char        *state;
 };
 
@@ -1624,7 +1217,7 @@ cat_rd_nodes(void *arg, struct cat_row *n)
 	if (!cat_node_meta_ok(c->q, json_object_get(n->c, "Meta")))
 		return 0;
 	o = cat_node_json(n);
-	if (catalog_filter_eval(c->q->filter, o))
+	if (bexpr_eval(c->q->filter, o))
 		json_array_append(c->out, o);
 	json_decref(o);
 	return 0;
@@ -1648,7 +1241,7 @@ cat_rd_service_rows(void *arg, struct cat_row *s)
 		return 0;
 	}
 	o = cat_catalog_service_json(&n, s);
-	if (catalog_filter_eval(c->q->filter, o)) {
+	if (bexpr_eval(c->q->filter, o)) {
 		if (c->arg != NULL || c->dump) {
 			json_array_append(c->out, o);
 		} else {
@@ -1680,7 +1273,7 @@ cat_rd_agent_services(void *arg, struct cat_row *s)
 	struct cat_read *c = arg;
 	json_t *o = cat_agent_service_json(s);
 
-	if (catalog_filter_eval(c->q->filter, o)) {
+	if (bexpr_eval(c->q->filter, o)) {
 		if (json_is_array(c->out))
 			json_array_append(c->out, o);
 		else
@@ -1711,7 +1304,7 @@ cat_rd_checks(void *arg, struct cat_row *ck)
 		if (!ok)
 			goto out;
 	}
-	if (catalog_filter_eval(c->q->filter, o))
+	if (bexpr_eval(c->q->filter, o))
 		json_array_append(c->out, o);
 out:
 	json_decref(o);
@@ -1769,7 +1362,7 @@ cat_rd_health_service(void *arg, struct cat_row *s)
 	json_object_set_new(o, "Node", cat_node_json(&n));
 	json_object_set_new(o, "Service", cat_agent_service_json(s));
 	json_object_set_new(o, "Checks", ec.out);
-	if (catalog_filter_eval(c->q->filter, o))
+	if (bexpr_eval(c->q->filter, o))
 		json_array_append(c->out, o);
 	json_decref(o);
 	cat_row_free(&n);
@@ -1815,12 +1408,9 @@ cat_query(const char *query, struct cat_q *q, char **err)
 		q->node_meta = json_is_array(x) ? json_incref(x) : json_pack("[O]", x);
 	x = json_object_get(doc, "filter");
 	if (json_is_string(x) && json_string_length(x) > 0) {
-		q->filter = catalog_filter_parse(json_string_value(x));
+		q->filter = bexpr_parse(json_string_value(x));
 		if (q->filter == NULL) {
-			char t[600];
-			snprintf(t, sizeof(t), "Failed to create boolean expression evaluator: "
-			    "invalid filter %.500s", json_string_value(x));
-			*err = strdup(t);
+			*err = bexpr_error(json_string_value(x));
 			json_decref(doc);
 			return 400;
 		}
@@ -1834,7 +1424,7 @@ cat_query_free(struct cat_q *q)
 {
 	json_decref(q->tags);
 	json_decref(q->node_meta);
-	catalog_filter_free(q->filter);
+	bexpr_free(q->filter);
 }
 
 static int

@@ -408,7 +408,7 @@ test_filter_expr(void **state)
 	static const char *bad[] = { "Node ==", "== x", "(Node == a", "Node = a", "Node == \"a",
 		"and", "Node matches \"(\"", "Meta[ == x", "" };
 	for (size_t i = 0; bad[i][0] != '\0'; i++) {
-		struct cat_filter *f = catalog_filter_parse(bad[i]);
+		struct bexpr *f = bexpr_parse(bad[i]);
 		if (f != NULL)
 			fail_msg("filter %s parsed", bad[i]);
 	}
