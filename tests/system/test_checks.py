@@ -14,7 +14,7 @@ _ips = itertools.count(int(os.environ.get("CHECKD_TEST_IP_BASE", "150")) + 20)
 
 
 def fresh_ip():
-    return "127.0.0.%d" % next(_ips)
+    return "%s.%d" % (os.environ.get("TRIBUNE_TEST_NET", "127.0.0"), next(_ips))
 
 
 def wait_for(fn, timeout=10, interval=0.1):
