@@ -2,7 +2,8 @@
  * catalog.c: Consul's catalog (nodes, services, checks) in the state store,
  * the register/deregister commands, and the catalog and health reads.
  *
- * Rows.  Three LMDB tables, every value laid out the same way:
+ * Rows.  Three LMDB tables, every value laid out the same way (and a
+ * fourth, service_names, that indexes services by name; see below):
  *
  *   u64 create_index | u64 modify_index | the row's content as JSON text
  *
@@ -32,6 +33,12 @@
  * JSON of the request into the log (fsm.c: [type, now_ms, json]).  Apply
  * parses that canonical text again, so a follower never sees a body the
  * leader did not accept, and replay needs nothing but the log.
+ *
+ * Lookups by service name (catalog/service/:s, health/service/:s,
+ * health/checks/:s) go through service_names (MDB_DUPSORT: name -> node NUL
+ * service ID), written and deleted in the txn that writes or deletes the
+ * services row, so they read only that service's rows, in the services
+ * table's key order, and answer exactly what a scan of services would.
  *
  * Changes.  Each written or deleted row notes (table, key) with key = node
  * name for nodes and checks, service name for services; the table's
@@ -703,6 +710,115 @@ cat_scan(struct store_txn *t, int table, const char *node,
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/* --- service_names: the index of services rows by service name ----------- */
+
+/* The index key of a service name: its first CAT_KEY_MAX bytes. */
+static MDB_val
+cat_name_key(const char *name)
+{
+	size_t n = strlen(name);
+	MDB_val k = { n > CAT_KEY_MAX ? CAT_KEY_MAX : n, (void *)(uintptr_t)name };
+	return k;
+}
+
+/* Adds (or removes) the index entry name -> rowkey (node NUL id). */
+static int
+cat_name_put(MDB_txn *txn, MDB_dbi dbi, const char *name, const MDB_val *rowkey, bool add)
+{
+	MDB_val k = cat_name_key(name), v = *rowkey;
+	int rc;
+
+	if (k.mv_size == 0 || v.mv_size == 0)
+		return 0;
+	rc = add ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, &v);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+cat_name_index(struct store_txn *t, const char *name, const char *node, const char *id, bool add)
+{
+	char key[CAT_KEY_MAX + 1];
+	MDB_val rk = { cat_key(key, node, id), key };
+
+	return cat_name_put(t->txn, t->s->dbi[STORE_T_SERVICE_NAMES], name, &rk, add);
+}
+
+/*
+ * Calls cb for each services row whose index key is name's (rows of a
+ * longer name that shares the first CAT_KEY_MAX bytes too: callers compare
+ * the name), in services' key order.  With checks, calls cb instead for
+ * the checks rows of each node that runs such a service.
+ */
+static int
+cat_scan_name(struct store_txn *t, const char *name, bool checks,
+    int (*cb)(void *arg, struct cat_row *r), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = cat_name_key(name), v, sv;
+	struct cat_row row;
+	char node[CAT_KEY_MAX + 1] = "", *nul;
+	int rc, stop = 0;
+
+	if (k.mv_size == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_T_SERVICE_NAMES], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !stop;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+		if (checks) {
+			/* Values sort by node first: one scan per node. */
+			if ((nul = memchr(v.mv_data, '\0', v.mv_size)) == NULL ||
+			    strcmp(node, v.mv_data) == 0)
+				continue;
+			memcpy(node, v.mv_data, (size_t)(nul - (char *)v.mv_data) + 1);
+			stop = cat_scan(t, STORE_T_CHECKS, node, cb, arg);
+			continue;
+		}
+		if (mdb_get(t->txn, t->s->dbi[STORE_T_SERVICES], &v, &sv) != 0 ||
+		    cat_decode(&v, &sv, &row) != 0)
+			continue;
+		stop = cb(arg, &row);
+		cat_row_free(&row);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int
+catalog_reindex(struct store *s, MDB_txn *txn)
+{
+	MDB_dbi idx = s->dbi[STORE_T_SERVICE_NAMES];
+	MDB_stat rows, names;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct cat_row row;
+	char key[CAT_KEY_MAX + 1];
+	int rc;
+
+	if ((rc = mdb_stat(txn, s->dbi[STORE_T_SERVICES], &rows)) != 0 ||
+	    (rc = mdb_stat(txn, idx, &names)) != 0)
+		return rc;
+	if (rows.ms_entries == names.ms_entries)
+		return 0;
+	if ((rc = mdb_drop(txn, idx, 0)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, s->dbi[STORE_T_SERVICES], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val rk = { k.mv_size, key };
+		if (k.mv_size > CAT_KEY_MAX || cat_decode(&k, &v, &row) != 0)
+			continue;
+		memcpy(key, k.mv_data, k.mv_size);
+		rc = cat_name_put(txn, idx, cat_s(row.c, "Service"), &rk, true);
+		cat_row_free(&row);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* --- apply ----------------------------------------------------------------- */
 
 /* Sessions to invalidate: bound to `node` (check == NULL) or to its check. */
@@ -813,6 +929,40 @@ cat_del_check(struct store_txn *t, const char *node, const char *cid, uint64_t n
 	return rc < 0 ? -rc : 0;
 }
 
+/* Deletes a services row and its service_names entry; as cat_del. */
+static int
+cat_del_svc(struct store_txn *t, const char *node, const char *id, const char *name)
+{
+	int rc = cat_del(t, STORE_T_SERVICES, node, id, name), irc;
+
+	if (rc > 0 && (irc = cat_name_index(t, name, node, id, false)) != 0)
+		return -irc;
+	return rc;
+}
+
+/* Writes a services row and its service_names entry, moving the entry
+ * when the instance changed its name; 0 or an errno. */
+static int
+cat_put_svc(struct store_txn *t, const char *node, json_t *sv)
+{
+	const char *id = cat_s(sv, "ID"), *name = cat_s(sv, "Service");
+	struct cat_row old;
+	int rc = 0;
+
+	if (cat_get(t, STORE_T_SERVICES, node, id, &old) == 0) {
+		const char *was = cat_s(old.c, "Service");
+		if (strcmp(was, name) != 0 &&
+		    (rc = cat_name_index(t, was, node, id, false)) == 0)
+			rc = store_note_change(t, STORE_T_SERVICES, was, strlen(was), false);
+		cat_row_free(&old);
+		if (rc != 0)
+			return rc;
+	}
+	if ((rc = cat_put(t, STORE_T_SERVICES, node, id, sv, name)) < 0)
+		return -rc;
+	return rc > 0 ? cat_name_index(t, name, node, id, true) : 0;
+}
+
 static int
 cat_del_service(struct store_txn *t, const char *node, const char *sid, uint64_t now_ms)
 {
@@ -822,7 +972,7 @@ cat_del_service(struct store_txn *t, const char *node, const char *sid, uint64_t
 
 	if (cat_get(t, STORE_T_SERVICES, node, sid, &sv) != 0)
 		return 0;
-	rc = cat_del(t, STORE_T_SERVICES, node, sid, cat_s(sv.c, "Service"));
+	rc = cat_del_svc(t, node, sid, cat_s(sv.c, "Service"));
 	cat_row_free(&sv);
 	if (rc < 0)
 		return -rc;
@@ -842,7 +992,7 @@ cat_del_node(struct store_txn *t, const char *node, uint64_t now_ms)
 	if ((rc = cat_scan(t, STORE_T_SERVICES, node, cat_ids_cb, &l)) == 0)
 		for (size_t i = 0; i < l.n && rc >= 0; i++) {
 			const char *name = l.v[i] + strlen(l.v[i]) + 1;
-			rc = cat_del(t, STORE_T_SERVICES, node, l.v[i], name);
+			rc = cat_del_svc(t, node, l.v[i], name);
 		}
 	cat_ids_free(&l);
 	if (rc < 0)
@@ -895,9 +1045,8 @@ cat_apply_register(struct store_txn *t, json_t *doc, uint64_t now_ms, struct fsm
 		return cat_refuse(res, "Missing node registration");
 	cat_row_free(&nrow);
 	if (json_is_object(sv)) {
-		rc = cat_put(t, STORE_T_SERVICES, node, cat_s(sv, "ID"), sv, cat_s(sv, "Service"));
-		if (rc < 0)
-			return -rc;
+		if ((rc = cat_put_svc(t, node, sv)) != 0)
+			return rc;
 	}
 	for (size_t i = 0; i < json_array_size(checks); i++) {
 		json_t *c = json_array_get(checks, i);
@@ -1493,7 +1642,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "service") == 0) {
 		c.arg = arg != NULL ? arg : "";
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_SERVICES, NULL, cat_rd_service_rows, &c);
+		cat_scan_name(t, c.arg, false, cat_rd_service_rows, &c);
 		*index = cat_index(t, STORE_T_SERVICES, STORE_T_NODES, -1);
 	} else if (strcmp(what, "node") == 0 || strcmp(what, "node_services") == 0) {
 		struct cat_row n;
@@ -1518,7 +1667,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "health_checks") == 0) {
 		c.arg = arg != NULL ? arg : "";
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_CHECKS, NULL, cat_rd_checks, &c);
+		cat_scan_name(t, c.arg, true, cat_rd_checks, &c);
 		*index = cat_index(t, STORE_T_CHECKS, STORE_T_SERVICES, -1);
 	} else if (strcmp(what, "health_state") == 0) {
 		const char *st = arg != NULL ? arg : "";
@@ -1536,7 +1685,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "health_service") == 0) {
 		c.arg = arg != NULL ? arg : "";
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_SERVICES, NULL, cat_rd_health_service, &c);
+		cat_scan_name(t, c.arg, false, cat_rd_health_service, &c);
 		*index = cat_index(t, STORE_T_NODES, STORE_T_SERVICES, STORE_T_CHECKS);
 	} else if (strcmp(what, "dump") == 0) {
 		/* dnsd's whole view in one read txn: {Index, Nodes, Services, Checks}. */

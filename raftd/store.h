@@ -30,6 +30,7 @@ enum store_table {
 	STORE_T_NODES,
 	STORE_T_SERVICES,
 	STORE_T_CHECKS,
+	STORE_T_SERVICE_NAMES,
 	STORE_T_META,
 	STORE_NTABLES
 };
@@ -126,6 +127,10 @@ int  kvs_scan(struct store_txn *t, const char *prefix, size_t plen,
  * else the table's index. */
 uint64_t kvs_list_index(struct store_txn *t, const char *prefix, size_t plen, uint64_t rows_max);
 int  kvs_decode(const MDB_val *k, const MDB_val *v, struct store_kv *row);
+
+/* catalog.c: rebuilds service_names from services when their row counts
+ * differ (a store or a snapshot from before the index); inside txn. */
+int  catalog_reindex(struct store *s, MDB_txn *txn);
 
 /* session.c */
 int  session_get(struct store_txn *t, const char *id, struct store_session *out);
