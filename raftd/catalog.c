@@ -1269,14 +1269,21 @@ cat_catalog_service_json(const struct cat_row *n, const struct cat_row *s)
 	return o;
 }
 
-/* HealthCheck; ServiceName/ServiceTags from the service row when there is one. */
+/*
+ * HealthCheck; ServiceName/ServiceTags from the service row when there is
+ * one: `svc` when the caller holds it (a row of c's node), else read.
+ */
 static json_t *
-cat_check_json(struct store_txn *t, const struct cat_row *c)
+cat_check_json(struct store_txn *t, const struct cat_row *c, const struct cat_row *svc)
 {
 	json_t *o = json_object();
 	const char *sid = cat_s(c->c, "ServiceID");
-	struct cat_row s;
-	bool have = *sid != '\0' && cat_get(t, STORE_T_SERVICES, c->node, sid, &s) == 0;
+	struct cat_row s = { 0 };
+	bool held = svc != NULL && *sid != '\0' && strcmp(cat_s(svc->c, "ID"), sid) == 0;
+	bool have = held || (*sid != '\0' && cat_get(t, STORE_T_SERVICES, c->node, sid, &s) == 0);
+
+	if (held)
+		s = *svc;
 
 	json_object_set(o, "Node", json_object_get(c->c, "Node"));
 	json_object_set(o, "CheckID", json_object_get(c->c, "CheckID"));
@@ -1294,7 +1301,7 @@ cat_check_json(struct store_txn *t, const struct cat_row *c)
 	json_object_set(o, "Definition", json_object_get(c->c, "Definition"));
 	json_object_set_new(o, "CreateIndex", json_integer((json_int_t)c->create_index));
 	json_object_set_new(o, "ModifyIndex", json_integer((json_int_t)c->modify_index));
-	if (have)
+	if (have && !held)
 		cat_row_free(&s);
 	return o;
 }
@@ -1436,7 +1443,7 @@ static int
 cat_rd_checks(void *arg, struct cat_row *ck)
 {
 	struct cat_read *c = arg;
-	json_t *o = cat_check_json(c->t, ck);
+	json_t *o = cat_check_json(c->t, ck, NULL);
 
 	if (c->q->state != NULL && strcmp(c->q->state, "any") != 0 &&
 	    strcmp(cat_s(o, "Status"), c->q->state) != 0)
@@ -1462,9 +1469,9 @@ out:
 
 /* Checks of a service entry: the node's own and the service's. */
 struct cat_entry_checks {
-	struct store_txn *t;
-	const char       *sid;
-	json_t           *out;
+	struct store_txn     *t;
+	const struct cat_row *svc;
+	json_t               *out;
 };
 
 static int
@@ -1473,8 +1480,8 @@ cat_rd_entry_check(void *arg, struct cat_row *ck)
 	struct cat_entry_checks *e = arg;
 	const char *sid = cat_s(ck->c, "ServiceID");
 
-	if (*sid == '\0' || strcmp(sid, e->sid) == 0)
-		json_array_append_new(e->out, cat_check_json(e->t, ck));
+	if (*sid == '\0' || strcmp(sid, cat_s(e->svc->c, "ID")) == 0)
+		json_array_append_new(e->out, cat_check_json(e->t, ck, e->svc));
 	return 0;
 }
 
@@ -1483,7 +1490,7 @@ cat_rd_health_service(void *arg, struct cat_row *s)
 {
 	struct cat_read *c = arg;
 	struct cat_row n;
-	struct cat_entry_checks ec = { c->t, cat_s(s->c, "ID"), NULL };
+	struct cat_entry_checks ec = { c->t, s, NULL };
 	json_t *o;
 
 	if (strcmp(cat_s(s->c, "Service"), c->arg) != 0)
