@@ -17,7 +17,7 @@ tmp=$(mktemp)
   echo "Load generators share the machine with the systems under test, so every"
   echo "number is lower than on separate hosts; what matters is the side-by-side."
   echo
-  for b in bench/kv.sh bench/dns.sh bench/gossip.sh bench/checks.sh; do
+  for b in bench/kv.sh bench/dns.sh bench/health.sh bench/gossip.sh bench/checks.sh; do
     [ -x "$b" ] || continue
     echo "running $b" >&2
     "$b" || echo "_${b} failed: see the output of make bench._"

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bexpr.h"
 #include "checkd.h"
 #include "log.h"
 
@@ -101,13 +102,50 @@ api_body(const char *body, struct api_ans *a)
 	return v;
 }
 
-static void
-api_services(struct checkd *cd, struct api_ans *a)
+/*
+ * ?filter= of /v1/agent/services and /checks: NULL with *f = NULL when
+ * absent, -1 after answering 400 for an expression that does not parse.
+ */
+static int
+api_filter(const json_t *query, struct bexpr **f, struct api_ans *a)
 {
-	json_t *o = json_object();
+	bool        present;
+	const char *expr = api_q(query, "filter", &present);
+	char       *text;
 
+	*f = NULL;
+	if (expr == NULL || *expr == '\0')
+		return 0;
+	if ((*f = bexpr_parse(expr)) != NULL)
+		return 0;
+	text = bexpr_error(expr);
+	api_text(a, 400, "%s", text != NULL ? text : "invalid filter");
+	free(text);
+	return -1;
+}
+
+/* Adds row to o under id when it passes f; takes row. */
+static void
+api_add(json_t *o, const char *id, json_t *row, const struct bexpr *f)
+{
+	if (bexpr_eval(f, row))
+		json_object_set_new(o, id, row);
+	else
+		json_decref(row);
+}
+
+static void
+api_services(struct checkd *cd, const json_t *query, struct api_ans *a)
+{
+	struct bexpr *f;
+	json_t       *o;
+
+	if (api_filter(query, &f, a) != 0)
+		return;
+	o = json_object();
 	for (struct svc *s = cd->svcs; s != NULL; s = s->next)
-		json_object_set_new(o, s->id, state_agent_service(cd, s));
+		api_add(o, s->id, state_agent_service(cd, s), f);
+	bexpr_free(f);
 	api_json(a, 200, o);
 }
 
@@ -136,12 +174,17 @@ api_service(struct checkd *cd, const char *id, struct api_ans *a)
 }
 
 static void
-api_checks(struct checkd *cd, struct api_ans *a)
+api_checks(struct checkd *cd, const json_t *query, struct api_ans *a)
 {
-	json_t *o = json_object();
+	struct bexpr *f;
+	json_t       *o;
 
+	if (api_filter(query, &f, a) != 0)
+		return;
+	o = json_object();
 	for (struct chk *c = cd->chks; c != NULL; c = c->next)
-		json_object_set_new(o, c->id, state_health_check(cd, c));
+		api_add(o, c->id, state_health_check(cd, c), f);
+	bexpr_free(f);
 	api_json(a, 200, o);
 }
 
@@ -538,11 +581,11 @@ api_call(struct checkd *cd, const char *op, const char *arg,
 	if (arg == NULL)
 		arg = "";
 	if (strcmp(op, "services") == 0)
-		api_services(cd, &a);
+		api_services(cd, query, &a);
 	else if (strcmp(op, "service") == 0)
 		api_service(cd, arg, &a);
 	else if (strcmp(op, "checks") == 0)
-		api_checks(cd, &a);
+		api_checks(cd, query, &a);
 	else if (strcmp(op, "service_register") == 0)
 		api_service_register(cd, query, body, &a);
 	else if (strcmp(op, "service_deregister") == 0)

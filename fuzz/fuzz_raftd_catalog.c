@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fsm_cmd cmd;
 	struct fsm_result res;
 	struct store_txn t;
-	struct cat_filter *f;
+	struct bexpr *f;
 	char *s, *err = NULL;
 
 	if (!fuzz_opened) {
@@ -74,12 +74,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* The bytes as a filter and as a read query. */
-	if ((f = catalog_filter_parse(s)) != NULL) {
+	if ((f = bexpr_parse(s)) != NULL) {
 		json_t *row = json_pack("{s:s,s:{s:s},s:[s,s],s:i}", "Node", "n1", "Meta", "env", "prod",
 		    "Tags", "a", "b", "Port", 80);
-		(void)catalog_filter_eval(f, row);
+		(void)bexpr_eval(f, row);
 		json_decref(row);
-		catalog_filter_free(f);
+		bexpr_free(f);
 	}
 	if (store_begin(&fuzz_store, &t, false, 0) == 0) {
 		fuzz_reads(&t, s, s);

@@ -11,6 +11,7 @@
 
 #include <microhttpd.h>
 
+#include "bexpr.h"
 #include "httpd.h"
 #include "log.h"
 
@@ -42,19 +43,60 @@ gossip_render(struct httpd_req *r, const struct proto_env *reply)
 	proto_free_gossip_result(&res);
 }
 
+/*
+ * /v1/agent/members?filter=: gossipd answers every member; the filter runs
+ * here over that array (already parsed once by gossip_members, so it
+ * parses).  Only a filtered answer is re-rendered.
+ */
+static void
+gossip_render_members(struct httpd_req *r, const struct proto_env *reply)
+{
+	struct bexpr *f = bexpr_parse(query_get(&r->q, "filter", NULL));
+	json_t       *all, *out;
+	char         *body;
+
+	gossip_render(r, reply);
+	if (f == NULL || r->ans.status != 200 || r->ans.body == NULL)
+		goto done;
+	if ((all = json_loadb(r->ans.body, r->ans.len, 0, NULL)) == NULL)
+		goto done;
+	out = json_array();
+	for (size_t i = 0; i < json_array_size(all); i++)
+		if (bexpr_eval(f, json_array_get(all, i)))
+			json_array_append(out, json_array_get(all, i));
+	body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (body != NULL)
+		server_answer_json(r, 200, body, strlen(body));
+	json_decref(out);
+	json_decref(all);
+done:
+	bexpr_free(f);
+}
+
 static void
 gossip_members(struct httpd_req *r, const char *arg)
 {
 	bool                        wan = false;
 	const char                 *seg = query_get(&r->q, "segment", NULL);
+	const char                 *expr = query_get(&r->q, "filter", NULL);
 	struct proto_gossip_members m;
+	struct bexpr               *f;
 
 	(void)arg;
+	if (expr != NULL && *expr != '\0') {
+		if ((f = bexpr_parse(expr)) == NULL) {
+			char *text = bexpr_error(expr);
+			server_answer_text(r, 400, text != NULL ? text : "invalid filter");
+			free(text);
+			return;
+		}
+		bexpr_free(f);
+	}
 	query_get(&r->q, "wan", &wan);
 	m.wan = wan;
 	m.segment = (char *)(uintptr_t)seg;
 	peer_call(r, "gossipd", PROTO_GOSSIP_MEMBERS, &m, GOSSIP_TIMEOUT_MS,
-	    gossip_render);
+	    expr != NULL && *expr != '\0' ? gossip_render_members : gossip_render);
 }
 
 /* Consul answers a join with 200 and an empty body. */

@@ -2,7 +2,8 @@
  * catalog.c: Consul's catalog (nodes, services, checks) in the state store,
  * the register/deregister commands, and the catalog and health reads.
  *
- * Rows.  Three LMDB tables, every value laid out the same way:
+ * Rows.  Three LMDB tables, every value laid out the same way (and a
+ * fourth, service_names, that indexes services by name; see below):
  *
  *   u64 create_index | u64 modify_index | the row's content as JSON text
  *
@@ -33,6 +34,12 @@
  * parses that canonical text again, so a follower never sees a body the
  * leader did not accept, and replay needs nothing but the log.
  *
+ * Lookups by service name (catalog/service/:s, health/service/:s,
+ * health/checks/:s) go through service_names (MDB_DUPSORT: name -> node NUL
+ * service ID), written and deleted in the txn that writes or deletes the
+ * services row, so they read only that service's rows, in the services
+ * table's key order, and answer exactly what a scan of services would.
+ *
  * Changes.  Each written or deleted row notes (table, key) with key = node
  * name for nodes and checks, service name for services; the table's
  * "index.<t>" moves only then.  Reads answer X-Consul-Index = the max
@@ -45,7 +52,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -704,6 +710,115 @@ cat_scan(struct store_txn *t, int table, const char *node,
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/* --- service_names: the index of services rows by service name ----------- */
+
+/* The index key of a service name: its first CAT_KEY_MAX bytes. */
+static MDB_val
+cat_name_key(const char *name)
+{
+	size_t n = strlen(name);
+	MDB_val k = { n > CAT_KEY_MAX ? CAT_KEY_MAX : n, (void *)(uintptr_t)name };
+	return k;
+}
+
+/* Adds (or removes) the index entry name -> rowkey (node NUL id). */
+static int
+cat_name_put(MDB_txn *txn, MDB_dbi dbi, const char *name, const MDB_val *rowkey, bool add)
+{
+	MDB_val k = cat_name_key(name), v = *rowkey;
+	int rc;
+
+	if (k.mv_size == 0 || v.mv_size == 0)
+		return 0;
+	rc = add ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, &v);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+cat_name_index(struct store_txn *t, const char *name, const char *node, const char *id, bool add)
+{
+	char key[CAT_KEY_MAX + 1];
+	MDB_val rk = { cat_key(key, node, id), key };
+
+	return cat_name_put(t->txn, t->s->dbi[STORE_T_SERVICE_NAMES], name, &rk, add);
+}
+
+/*
+ * Calls cb for each services row whose index key is name's (rows of a
+ * longer name that shares the first CAT_KEY_MAX bytes too: callers compare
+ * the name), in services' key order.  With checks, calls cb instead for
+ * the checks rows of each node that runs such a service.
+ */
+static int
+cat_scan_name(struct store_txn *t, const char *name, bool checks,
+    int (*cb)(void *arg, struct cat_row *r), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = cat_name_key(name), v, sv;
+	struct cat_row row;
+	char node[CAT_KEY_MAX + 1] = "", *nul;
+	int rc, stop = 0;
+
+	if (k.mv_size == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_T_SERVICE_NAMES], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !stop;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+		if (checks) {
+			/* Values sort by node first: one scan per node. */
+			if ((nul = memchr(v.mv_data, '\0', v.mv_size)) == NULL ||
+			    strcmp(node, v.mv_data) == 0)
+				continue;
+			memcpy(node, v.mv_data, (size_t)(nul - (char *)v.mv_data) + 1);
+			stop = cat_scan(t, STORE_T_CHECKS, node, cb, arg);
+			continue;
+		}
+		if (mdb_get(t->txn, t->s->dbi[STORE_T_SERVICES], &v, &sv) != 0 ||
+		    cat_decode(&v, &sv, &row) != 0)
+			continue;
+		stop = cb(arg, &row);
+		cat_row_free(&row);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int
+catalog_reindex(struct store *s, MDB_txn *txn)
+{
+	MDB_dbi idx = s->dbi[STORE_T_SERVICE_NAMES];
+	MDB_stat rows, names;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct cat_row row;
+	char key[CAT_KEY_MAX + 1];
+	int rc;
+
+	if ((rc = mdb_stat(txn, s->dbi[STORE_T_SERVICES], &rows)) != 0 ||
+	    (rc = mdb_stat(txn, idx, &names)) != 0)
+		return rc;
+	if (rows.ms_entries == names.ms_entries)
+		return 0;
+	if ((rc = mdb_drop(txn, idx, 0)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, s->dbi[STORE_T_SERVICES], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val rk = { k.mv_size, key };
+		if (k.mv_size > CAT_KEY_MAX || cat_decode(&k, &v, &row) != 0)
+			continue;
+		memcpy(key, k.mv_data, k.mv_size);
+		rc = cat_name_put(txn, idx, cat_s(row.c, "Service"), &rk, true);
+		cat_row_free(&row);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* --- apply ----------------------------------------------------------------- */
 
 /* Sessions to invalidate: bound to `node` (check == NULL) or to its check. */
@@ -814,6 +929,40 @@ cat_del_check(struct store_txn *t, const char *node, const char *cid, uint64_t n
 	return rc < 0 ? -rc : 0;
 }
 
+/* Deletes a services row and its service_names entry; as cat_del. */
+static int
+cat_del_svc(struct store_txn *t, const char *node, const char *id, const char *name)
+{
+	int rc = cat_del(t, STORE_T_SERVICES, node, id, name), irc;
+
+	if (rc > 0 && (irc = cat_name_index(t, name, node, id, false)) != 0)
+		return -irc;
+	return rc;
+}
+
+/* Writes a services row and its service_names entry, moving the entry
+ * when the instance changed its name; 0 or an errno. */
+static int
+cat_put_svc(struct store_txn *t, const char *node, json_t *sv)
+{
+	const char *id = cat_s(sv, "ID"), *name = cat_s(sv, "Service");
+	struct cat_row old;
+	int rc = 0;
+
+	if (cat_get(t, STORE_T_SERVICES, node, id, &old) == 0) {
+		const char *was = cat_s(old.c, "Service");
+		if (strcmp(was, name) != 0 &&
+		    (rc = cat_name_index(t, was, node, id, false)) == 0)
+			rc = store_note_change(t, STORE_T_SERVICES, was, strlen(was), false);
+		cat_row_free(&old);
+		if (rc != 0)
+			return rc;
+	}
+	if ((rc = cat_put(t, STORE_T_SERVICES, node, id, sv, name)) < 0)
+		return -rc;
+	return rc > 0 ? cat_name_index(t, name, node, id, true) : 0;
+}
+
 static int
 cat_del_service(struct store_txn *t, const char *node, const char *sid, uint64_t now_ms)
 {
@@ -823,7 +972,7 @@ cat_del_service(struct store_txn *t, const char *node, const char *sid, uint64_t
 
 	if (cat_get(t, STORE_T_SERVICES, node, sid, &sv) != 0)
 		return 0;
-	rc = cat_del(t, STORE_T_SERVICES, node, sid, cat_s(sv.c, "Service"));
+	rc = cat_del_svc(t, node, sid, cat_s(sv.c, "Service"));
 	cat_row_free(&sv);
 	if (rc < 0)
 		return -rc;
@@ -843,7 +992,7 @@ cat_del_node(struct store_txn *t, const char *node, uint64_t now_ms)
 	if ((rc = cat_scan(t, STORE_T_SERVICES, node, cat_ids_cb, &l)) == 0)
 		for (size_t i = 0; i < l.n && rc >= 0; i++) {
 			const char *name = l.v[i] + strlen(l.v[i]) + 1;
-			rc = cat_del(t, STORE_T_SERVICES, node, l.v[i], name);
+			rc = cat_del_svc(t, node, l.v[i], name);
 		}
 	cat_ids_free(&l);
 	if (rc < 0)
@@ -896,9 +1045,8 @@ cat_apply_register(struct store_txn *t, json_t *doc, uint64_t now_ms, struct fsm
 		return cat_refuse(res, "Missing node registration");
 	cat_row_free(&nrow);
 	if (json_is_object(sv)) {
-		rc = cat_put(t, STORE_T_SERVICES, node, cat_s(sv, "ID"), sv, cat_s(sv, "Service"));
-		if (rc < 0)
-			return -rc;
+		if ((rc = cat_put_svc(t, node, sv)) != 0)
+			return rc;
 	}
 	for (size_t i = 0; i < json_array_size(checks); i++) {
 		json_t *c = json_array_get(checks, i);
@@ -1121,14 +1269,21 @@ cat_catalog_service_json(const struct cat_row *n, const struct cat_row *s)
 	return o;
 }
 
-/* HealthCheck; ServiceName/ServiceTags from the service row when there is one. */
+/*
+ * HealthCheck; ServiceName/ServiceTags from the service row when there is
+ * one: `svc` when the caller holds it (a row of c's node), else read.
+ */
 static json_t *
-cat_check_json(struct store_txn *t, const struct cat_row *c)
+cat_check_json(struct store_txn *t, const struct cat_row *c, const struct cat_row *svc)
 {
 	json_t *o = json_object();
 	const char *sid = cat_s(c->c, "ServiceID");
-	struct cat_row s;
-	bool have = *sid != '\0' && cat_get(t, STORE_T_SERVICES, c->node, sid, &s) == 0;
+	struct cat_row s = { 0 };
+	bool held = svc != NULL && *sid != '\0' && strcmp(cat_s(svc->c, "ID"), sid) == 0;
+	bool have = held || (*sid != '\0' && cat_get(t, STORE_T_SERVICES, c->node, sid, &s) == 0);
+
+	if (held)
+		s = *svc;
 
 	json_object_set(o, "Node", json_object_get(c->c, "Node"));
 	json_object_set(o, "CheckID", json_object_get(c->c, "CheckID"));
@@ -1146,415 +1301,9 @@ cat_check_json(struct store_txn *t, const struct cat_row *c)
 	json_object_set(o, "Definition", json_object_get(c->c, "Definition"));
 	json_object_set_new(o, "CreateIndex", json_integer((json_int_t)c->create_index));
 	json_object_set_new(o, "ModifyIndex", json_integer((json_int_t)c->modify_index));
-	if (have)
+	if (have && !held)
 		cat_row_free(&s);
 	return o;
-}
-
-/* --- filter: a go-bexpr subset ----------------------------------------------- */
-
-/*
- * expr   := or ;  or := and ("or" and)* ;  and := unary ("and" unary)*
- * unary  := "not" unary | "(" expr ")" | match
- * match  := sel ("=="|"!="|"contains"|"not contains"|"matches"|"not matches") value
- *         | value ("in"|"not in") sel | sel "is" ["not"] "empty"
- * sel    := ident ("." ident | "[" string "]")*
- * value  := "string" | `string` | number | true | false | bareword
- * The expression is parsed into a small tree once, then run per row.
- */
-enum { F_OR, F_AND, F_NOT, F_EQ, F_NE, F_CONTAINS, F_IN, F_MATCHES, F_EMPTY };
-
-struct cat_filter {
-	int                op;
-	bool               neg;
-	struct cat_filter *a, *b;
-	char             **path;
-	size_t             npath;
-	char              *value;
-	regex_t            re;
-	bool               has_re;
-};
-
-struct cat_lex {
-	const char *p;
-	char        tok[512];
-	int         kind;   /* 0 end, 1 word, 2 string, 3 punct */
-	bool        err;
-};
-
-static void
-cat_lex_next(struct cat_lex *l)
-{
-	size_t n = 0;
-	while (*l->p == ' ' || *l->p == '\t' || *l->p == '\n')
-		l->p++;
-	l->tok[0] = '\0';
-	if (*l->p == '\0') {
-		l->kind = 0;
-		return;
-	}
-	if (*l->p == '"' || *l->p == '`') {
-		char q = *l->p++;
-		while (*l->p && *l->p != q) {
-			if (q == '"' && *l->p == '\\' && l->p[1])
-				l->p++;
-			if (n < sizeof(l->tok) - 1)
-				l->tok[n++] = *l->p;
-			l->p++;
-		}
-		if (*l->p != q)
-			l->err = true;
-		else
-			l->p++;
-		l->tok[n] = '\0';
-		l->kind = 2;
-		return;
-	}
-	if (strchr("()[].", *l->p) != NULL) {
-		l->tok[0] = *l->p++;
-		l->tok[1] = '\0';
-		l->kind = 3;
-		return;
-	}
-	if ((l->p[0] == '=' || l->p[0] == '!') && l->p[1] == '=') {
-		l->tok[0] = l->p[0];
-		l->tok[1] = '=';
-		l->tok[2] = '\0';
-		l->p += 2;
-		l->kind = 3;
-		return;
-	}
-	while (*l->p && strchr(" \t\n()[].\"`=!", *l->p) == NULL) {
-		if (n < sizeof(l->tok) - 1)
-			l->tok[n++] = *l->p;
-		l->p++;
-	}
-	l->tok[n] = '\0';
-	if (n == 0) {
-		l->err = true;
-		l->p++;
-	}
-	l->kind = 1;
-}
-
-static bool
-cat_lex_is(const struct cat_lex *l, const char *s)
-{
-	return l->kind != 2 && l->kind != 0 && strcmp(l->tok, s) == 0;
-}
-
-void
-catalog_filter_free(struct cat_filter *f)
-{
-	if (f == NULL)
-		return;
-	catalog_filter_free(f->a);
-	catalog_filter_free(f->b);
-	for (size_t i = 0; i < f->npath; i++)
-		free(f->path[i]);
-	free(f->path);
-	free(f->value);
-	if (f->has_re)
-		regfree(&f->re);
-	free(f);
-}
-
-static struct cat_filter *cat_f_or(struct cat_lex *l, int depth);
-
-static int
-cat_f_sel(struct cat_lex *l, struct cat_filter *f)
-{
-	if (l->kind != 1)
-		return -1;
-	for (;;) {
-		char **np = realloc(f->path, (f->npath + 1) * sizeof(*np));
-		if (np == NULL)
-			return -1;
-		f->path = np;
-		if ((f->path[f->npath] = strdup(l->tok)) == NULL)
-			return -1;
-		f->npath++;
-		cat_lex_next(l);
-		if (cat_lex_is(l, ".")) {
-			cat_lex_next(l);
-			if (l->kind != 1)
-				return -1;
-			continue;
-		}
-		if (cat_lex_is(l, "[")) {
-			cat_lex_next(l);
-			if (l->kind != 2 && l->kind != 1)
-				return -1;
-			/* The key becomes the next path element. */
-			np = realloc(f->path, (f->npath + 1) * sizeof(*np));
-			if (np == NULL)
-				return -1;
-			f->path = np;
-			if ((f->path[f->npath] = strdup(l->tok)) == NULL)
-				return -1;
-			f->npath++;
-			cat_lex_next(l);
-			if (!cat_lex_is(l, "]"))
-				return -1;
-			cat_lex_next(l);
-			if (cat_lex_is(l, ".")) {
-				cat_lex_next(l);
-				if (l->kind != 1)
-					return -1;
-				continue;
-			}
-		}
-		return 0;
-	}
-}
-
-static struct cat_filter *
-cat_f_match(struct cat_lex *l)
-{
-	struct cat_filter *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return NULL;
-	if (l->kind == 2 || (l->kind == 1 && l->tok[0] >= '0' && l->tok[0] <= '9')) {
-		/* value in sel */
-		f->value = strdup(l->tok);
-		cat_lex_next(l);
-		if (cat_lex_is(l, "not")) {
-			f->neg = true;
-			cat_lex_next(l);
-		}
-		if (!cat_lex_is(l, "in"))
-			goto fail;
-		f->op = F_IN;
-		cat_lex_next(l);
-		if (cat_f_sel(l, f) != 0)
-			goto fail;
-		return f;
-	}
-	if (cat_f_sel(l, f) != 0)
-		goto fail;
-	if (cat_lex_is(l, "is")) {
-		cat_lex_next(l);
-		if (cat_lex_is(l, "not")) {
-			f->neg = true;
-			cat_lex_next(l);
-		}
-		if (!cat_lex_is(l, "empty"))
-			goto fail;
-		f->op = F_EMPTY;
-		cat_lex_next(l);
-		return f;
-	}
-	if (cat_lex_is(l, "not")) {
-		f->neg = true;
-		cat_lex_next(l);
-	}
-	if (cat_lex_is(l, "in") && f->npath == 1) {
-		/* A bare word before `in` was the value, not a selector. */
-		f->value = f->path[0];
-		free(f->path);
-		f->path = NULL;
-		f->npath = 0;
-		f->op = F_IN;
-		cat_lex_next(l);
-		if (cat_f_sel(l, f) != 0)
-			goto fail;
-		return f;
-	}
-	if (cat_lex_is(l, "==") && !f->neg)
-		f->op = F_EQ;
-	else if (cat_lex_is(l, "!=") && !f->neg)
-		f->op = F_NE;
-	else if (cat_lex_is(l, "contains"))
-		f->op = F_CONTAINS;
-	else if (cat_lex_is(l, "matches"))
-		f->op = F_MATCHES;
-	else
-		goto fail;
-	cat_lex_next(l);
-	if (l->kind != 1 && l->kind != 2)
-		goto fail;
-	f->value = strdup(l->tok);
-	cat_lex_next(l);
-	if (f->value == NULL)
-		goto fail;
-	if (f->op == F_MATCHES) {
-		if (regcomp(&f->re, f->value, REG_EXTENDED | REG_NOSUB) != 0)
-			goto fail;
-		f->has_re = true;
-	}
-	return f;
-fail:
-	catalog_filter_free(f);
-	return NULL;
-}
-
-static struct cat_filter *
-cat_f_unary(struct cat_lex *l, int depth)
-{
-	struct cat_filter *f, *in;
-
-	if (depth > 64)
-		return NULL;
-	if (cat_lex_is(l, "not")) {
-		cat_lex_next(l);
-		if ((in = cat_f_unary(l, depth + 1)) == NULL)
-			return NULL;
-		if ((f = calloc(1, sizeof(*f))) == NULL) {
-			catalog_filter_free(in);
-			return NULL;
-		}
-		f->op = F_NOT;
-		f->a = in;
-		return f;
-	}
-	if (cat_lex_is(l, "(")) {
-		cat_lex_next(l);
-		if ((f = cat_f_or(l, depth + 1)) == NULL)
-			return NULL;
-		if (!cat_lex_is(l, ")")) {
-			catalog_filter_free(f);
-			return NULL;
-		}
-		cat_lex_next(l);
-		return f;
-	}
-	return cat_f_match(l);
-}
-
-static struct cat_filter *
-cat_f_bin(struct cat_lex *l, int depth, int op)
-{
-	struct cat_filter *a, *b, *f;
-
-	a = op == F_OR ? cat_f_bin(l, depth, F_AND) : cat_f_unary(l, depth);
-	while (a != NULL && cat_lex_is(l, op == F_OR ? "or" : "and")) {
-		cat_lex_next(l);
-		b = op == F_OR ? cat_f_bin(l, depth, F_AND) : cat_f_unary(l, depth);
-		if (b == NULL || (f = calloc(1, sizeof(*f))) == NULL) {
-			catalog_filter_free(a);
-			catalog_filter_free(b);
-			return NULL;
-		}
-		f->op = op;
-		f->a = a;
-		f->b = b;
-		a = f;
-	}
-	return a;
-}
-
-static struct cat_filter *
-cat_f_or(struct cat_lex *l, int depth)
-{
-	return cat_f_bin(l, depth, F_OR);
-}
-
-struct cat_filter *
-catalog_filter_parse(const char *expr)
-{
-	struct cat_lex l = { .p = expr };
-	struct cat_filter *f;
-
-	cat_lex_next(&l);
-	f = cat_f_or(&l, 0);
-	if (f != NULL && (l.kind != 0 || l.err)) {
-		catalog_filter_free(f);
-		f = NULL;
-	}
-	return f;
-}
-
-static const json_t *
-cat_f_resolve(const json_t *v, char *const *path, size_t n)
-{
-	for (size_t i = 0; i < n && v != NULL; i++) {
-		const json_t *x;
-		const char *k;
-		json_t *y;
-		if (!json_is_object(v))
-			return NULL;
-		x = json_object_get(v, path[i]);
-		if (x == NULL) {
-			json_object_foreach((json_t *)(uintptr_t)v, k, y)
-				if (strcasecmp(k, path[i]) == 0)
-					x = y;
-		}
-		v = x;
-	}
-	return v;
-}
-
-static bool
-cat_f_eq(const json_t *v, const char *want)
-{
-	char tmp[64];
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		return strcmp(json_string_value(v), want) == 0;
-	case JSON_INTEGER:
-		snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return strcmp(tmp, want) == 0;
-	case JSON_TRUE:
-		return strcmp(want, "true") == 0;
-	case JSON_FALSE:
-		return strcmp(want, "false") == 0;
-	default:
-		return false;
-	}
-}
-
-static bool
-cat_f_contains(const json_t *v, const char *want)
-{
-	if (json_is_string(v))
-		return strstr(json_string_value(v), want) != NULL;
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++)
-			if (cat_f_eq(json_array_get(v, i), want))
-				return true;
-		return false;
-	}
-	if (json_is_object(v))
-		return json_object_get(v, want) != NULL;
-	return false;
-}
-
-bool
-catalog_filter_eval(const struct cat_filter *f, const json_t *row)
-{
-	const json_t *v;
-	bool r = false;
-
-	if (f == NULL)
-		return true;
-	switch (f->op) {
-	case F_OR:
-		return catalog_filter_eval(f->a, row) || catalog_filter_eval(f->b, row);
-	case F_AND:
-		return catalog_filter_eval(f->a, row) && catalog_filter_eval(f->b, row);
-	case F_NOT:
-		return !catalog_filter_eval(f->a, row);
-	}
-	v = cat_f_resolve(row, f->path, f->npath);
-	switch (f->op) {
-	case F_EQ:
-		return v != NULL && cat_f_eq(v, f->value);
-	case F_NE:
-		return v == NULL || !cat_f_eq(v, f->value);
-	case F_CONTAINS:
-	case F_IN:
-		r = v != NULL && cat_f_contains(v, f->value);
-		break;
-	case F_MATCHES:
-		r = json_is_string(v) && regexec(&f->re, json_string_value(v), 0, NULL, 0) == 0;
-		break;
-	case F_EMPTY:
-		r = v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0) ||
-		    (json_is_array(v) && json_array_size(v) == 0) ||
-		    (json_is_object(v) && json_object_size(v) == 0);
-		break;
-	}
-	return f->neg ? !r : r;
 }
 
 /* --- reads ----------------------------------------------------------------- */
@@ -1563,7 +1312,7 @@ struct cat_q {
 	bool               passing;
 	json_t            *tags;     /* array of strings */
 	json_t            *node_meta; /* array of "k:v" */
-	struct cat_filter *filter;
+	struct bexpr      *filter;
 	const char        *state;
 };
 
@@ -1624,7 +1373,7 @@ cat_rd_nodes(void *arg, struct cat_row *n)
 	if (!cat_node_meta_ok(c->q, json_object_get(n->c, "Meta")))
 		return 0;
 	o = cat_node_json(n);
-	if (catalog_filter_eval(c->q->filter, o))
+	if (bexpr_eval(c->q->filter, o))
 		json_array_append(c->out, o);
 	json_decref(o);
 	return 0;
@@ -1648,7 +1397,7 @@ cat_rd_service_rows(void *arg, struct cat_row *s)
 		return 0;
 	}
 	o = cat_catalog_service_json(&n, s);
-	if (catalog_filter_eval(c->q->filter, o)) {
+	if (bexpr_eval(c->q->filter, o)) {
 		if (c->arg != NULL || c->dump) {
 			json_array_append(c->out, o);
 		} else {
@@ -1680,7 +1429,7 @@ cat_rd_agent_services(void *arg, struct cat_row *s)
 	struct cat_read *c = arg;
 	json_t *o = cat_agent_service_json(s);
 
-	if (catalog_filter_eval(c->q->filter, o)) {
+	if (bexpr_eval(c->q->filter, o)) {
 		if (json_is_array(c->out))
 			json_array_append(c->out, o);
 		else
@@ -1694,7 +1443,7 @@ static int
 cat_rd_checks(void *arg, struct cat_row *ck)
 {
 	struct cat_read *c = arg;
-	json_t *o = cat_check_json(c->t, ck);
+	json_t *o = cat_check_json(c->t, ck, NULL);
 
 	if (c->q->state != NULL && strcmp(c->q->state, "any") != 0 &&
 	    strcmp(cat_s(o, "Status"), c->q->state) != 0)
@@ -1711,7 +1460,7 @@ cat_rd_checks(void *arg, struct cat_row *ck)
 		if (!ok)
 			goto out;
 	}
-	if (catalog_filter_eval(c->q->filter, o))
+	if (bexpr_eval(c->q->filter, o))
 		json_array_append(c->out, o);
 out:
 	json_decref(o);
@@ -1720,9 +1469,9 @@ out:
 
 /* Checks of a service entry: the node's own and the service's. */
 struct cat_entry_checks {
-	struct store_txn *t;
-	const char       *sid;
-	json_t           *out;
+	struct store_txn     *t;
+	const struct cat_row *svc;
+	json_t               *out;
 };
 
 static int
@@ -1731,8 +1480,8 @@ cat_rd_entry_check(void *arg, struct cat_row *ck)
 	struct cat_entry_checks *e = arg;
 	const char *sid = cat_s(ck->c, "ServiceID");
 
-	if (*sid == '\0' || strcmp(sid, e->sid) == 0)
-		json_array_append_new(e->out, cat_check_json(e->t, ck));
+	if (*sid == '\0' || strcmp(sid, cat_s(e->svc->c, "ID")) == 0)
+		json_array_append_new(e->out, cat_check_json(e->t, ck, e->svc));
 	return 0;
 }
 
@@ -1741,7 +1490,7 @@ cat_rd_health_service(void *arg, struct cat_row *s)
 {
 	struct cat_read *c = arg;
 	struct cat_row n;
-	struct cat_entry_checks ec = { c->t, cat_s(s->c, "ID"), NULL };
+	struct cat_entry_checks ec = { c->t, s, NULL };
 	json_t *o;
 
 	if (strcmp(cat_s(s->c, "Service"), c->arg) != 0)
@@ -1769,7 +1518,7 @@ cat_rd_health_service(void *arg, struct cat_row *s)
 	json_object_set_new(o, "Node", cat_node_json(&n));
 	json_object_set_new(o, "Service", cat_agent_service_json(s));
 	json_object_set_new(o, "Checks", ec.out);
-	if (catalog_filter_eval(c->q->filter, o))
+	if (bexpr_eval(c->q->filter, o))
 		json_array_append(c->out, o);
 	json_decref(o);
 	cat_row_free(&n);
@@ -1815,12 +1564,9 @@ cat_query(const char *query, struct cat_q *q, char **err)
 		q->node_meta = json_is_array(x) ? json_incref(x) : json_pack("[O]", x);
 	x = json_object_get(doc, "filter");
 	if (json_is_string(x) && json_string_length(x) > 0) {
-		q->filter = catalog_filter_parse(json_string_value(x));
+		q->filter = bexpr_parse(json_string_value(x));
 		if (q->filter == NULL) {
-			char t[600];
-			snprintf(t, sizeof(t), "Failed to create boolean expression evaluator: "
-			    "invalid filter %.500s", json_string_value(x));
-			*err = strdup(t);
+			*err = bexpr_error(json_string_value(x));
 			json_decref(doc);
 			return 400;
 		}
@@ -1834,7 +1580,7 @@ cat_query_free(struct cat_q *q)
 {
 	json_decref(q->tags);
 	json_decref(q->node_meta);
-	catalog_filter_free(q->filter);
+	bexpr_free(q->filter);
 }
 
 static int
@@ -1903,7 +1649,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "service") == 0) {
 		c.arg = arg != NULL ? arg : "";
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_SERVICES, NULL, cat_rd_service_rows, &c);
+		cat_scan_name(t, c.arg, false, cat_rd_service_rows, &c);
 		*index = cat_index(t, STORE_T_SERVICES, STORE_T_NODES, -1);
 	} else if (strcmp(what, "node") == 0 || strcmp(what, "node_services") == 0) {
 		struct cat_row n;
@@ -1928,7 +1674,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "health_checks") == 0) {
 		c.arg = arg != NULL ? arg : "";
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_CHECKS, NULL, cat_rd_checks, &c);
+		cat_scan_name(t, c.arg, true, cat_rd_checks, &c);
 		*index = cat_index(t, STORE_T_CHECKS, STORE_T_SERVICES, -1);
 	} else if (strcmp(what, "health_state") == 0) {
 		const char *st = arg != NULL ? arg : "";
@@ -1946,7 +1692,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "health_service") == 0) {
 		c.arg = arg != NULL ? arg : "";
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_SERVICES, NULL, cat_rd_health_service, &c);
+		cat_scan_name(t, c.arg, false, cat_rd_health_service, &c);
 		*index = cat_index(t, STORE_T_NODES, STORE_T_SERVICES, STORE_T_CHECKS);
 	} else if (strcmp(what, "dump") == 0) {
 		/* dnsd's whole view in one read txn: {Index, Nodes, Services, Checks}. */

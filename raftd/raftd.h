@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "bexpr.h"
 #include "consensus.h"
 #include "jbuf.h"
 #include "proto.h"
@@ -104,7 +105,6 @@ int  sessreq_parse(const char *body, const char *default_node, struct fsm_cmd *c
 void sessreq_uuid(char out[STORE_SESSION_LEN + 1]);
 
 /* catalog.c: nodes, services, checks; Consul's catalog and health reads. */
-struct cat_filter;
 /*
  * The HTTP body of PUT /v1/catalog/register (deregister) into the canonical
  * JSON the log carries (*canon, malloc'd).  Returns 0, or the HTTP status
@@ -128,10 +128,6 @@ int  catalog_node_address(struct store_txn *t, const char *node, char *out, size
  */
 int  catalog_read(struct store_txn *t, const char *what, const char *arg,
          const char *query, const char *dc, char **json, uint64_t *index, char **err);
-/* The go-bexpr subset of ?filter=: NULL on a syntax error. */
-struct cat_filter *catalog_filter_parse(const char *expr);
-void catalog_filter_free(struct cat_filter *f);
-bool catalog_filter_eval(const struct cat_filter *f, const json_t *row);
 
 struct raftd;
 /* catalog_leader.c: gossip membership into the catalog, on the leader. */

@@ -42,6 +42,14 @@
  *   checks        key = node NUL check id
  *                 value = create_index u64 | modify_index u64 | the row's
  *                 canonical JSON; see catalog.c
+ *   service_names MDB_DUPSORT; key = a service name (its first 511 bytes),
+ *                 one value per instance = node NUL service id, the key of
+ *                 its services row.  Written in the txn that writes or
+ *                 deletes the row, so catalog/service/:s and
+ *                 health/service/:s read only that service's rows.  Derived
+ *                 data: store_open and store_restore rebuild it when its
+ *                 count differs from services' (a store or snapshot older
+ *                 than the table).
  *   meta          "applied"     u64, last applied Raft index
  *                 "index.<t>"   u64, last index that changed table <t>
  *                               (the X-Consul-Index of a miss)
@@ -73,7 +81,13 @@ static const char *store_names[STORE_NTABLES] = {
 	[STORE_T_NODES] = "nodes",
 	[STORE_T_SERVICES] = "services",
 	[STORE_T_CHECKS] = "checks",
+	[STORE_T_SERVICE_NAMES] = "service_names",
 	[STORE_T_META] = KVSTORE_T_META,
+};
+
+/* mdb_dbi_open flags beyond MDB_CREATE. */
+static const unsigned store_flags[STORE_NTABLES] = {
+	[STORE_T_SERVICE_NAMES] = MDB_DUPSORT,
 };
 
 #define SNAP_MAGIC "TRIBSNAP"
@@ -128,9 +142,12 @@ store_open(struct store *s, const char *dir, size_t mapsize)
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto fail_env;
 	for (int i = 0; i < STORE_NTABLES; i++) {
-		if ((rc = mdb_dbi_open(txn, store_names[i], MDB_CREATE, &s->dbi[i])) != 0)
+		if ((rc = mdb_dbi_open(txn, store_names[i], MDB_CREATE | store_flags[i],
+		    &s->dbi[i])) != 0)
 			goto fail_txn;
 	}
+	if ((rc = catalog_reindex(s, txn)) != 0)
+		goto fail_txn;
 	rc = kvstore_meta_u64(txn, s->dbi[STORE_T_META], KVSTORE_META_APPLIED, &s->applied);
 	if (rc == MDB_NOTFOUND)
 		s->applied = 0;
@@ -479,6 +496,8 @@ store_restore(struct store *s, const uint8_t *buf, size_t len)
 		if ((rc = mdb_drop(txn, s->dbi[i], 0)) != 0)
 			goto fail;
 	if ((rc = snap_walk(s, txn, buf, len, &applied)) != 0)
+		goto fail;
+	if ((rc = catalog_reindex(s, txn)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc;

@@ -29,6 +29,7 @@ enum store_table {
 	STORE_T_NODES,
 	STORE_T_SERVICES,
 	STORE_T_CHECKS,
+	STORE_T_SERVICE_NAMES,
 	STORE_T_META,
 	STORE_NTABLES
 };
@@ -114,6 +115,10 @@ int  kvs_scan(struct store_txn *t, const char *prefix, size_t plen,
 /* Consul's index for a prefix list: max of rows and tombstones under it,
  * else the table's index (kvstore_list_index). */
 uint64_t kvs_list_index(struct store_txn *t, const char *prefix, size_t plen, uint64_t rows_max);
+
+/* catalog.c: rebuilds service_names from services when their row counts
+ * differ (a store or a snapshot from before the index); inside txn. */
+int  catalog_reindex(struct store *s, MDB_txn *txn);
 
 /* session.c */
 int  session_get(struct store_txn *t, const char *id, struct store_session *out);

@@ -225,3 +225,68 @@ def test_info_counts_come_from_the_agent(agent):
     assert after["agent"]["checks"] == "2"
     assert after["agent"]["check_ttls"] == "1"
     assert after["agent"]["check_monitors"] == "0"
+
+
+def test_filter_agent_services_checks_members(agent):
+    """?filter= on the agent's own listings, with the selectors Consul
+    documents for them; a bad expression is a 400."""
+    for body in ({"Name": "web", "ID": "web1", "Tags": ["v1", "primary"],
+                  "Meta": {"env": "prod"}, "Port": 80,
+                  "Check": {"TTL": "30s", "Status": "passing"}},
+                 {"Name": "web", "ID": "web2", "Tags": ["v2"],
+                  "Meta": {"env": "dev"}, "Port": 81,
+                  "Check": {"TTL": "30s"}},
+                 {"Name": "db", "Port": 5432, "Address": "10.0.0.9"}):
+        r = agent.http("PUT", "/v1/agent/service/register", json=body)
+        assert r.status_code == 200, r.text
+    r = agent.http("PUT", "/v1/agent/check/register",
+                   json={"Name": "disk", "TTL": "30s", "Status": "warning"})
+    assert r.status_code == 200, r.text
+
+    def ids(path, expr):
+        r = agent.http("GET", path, params={"filter": expr})
+        assert r.status_code == 200, (expr, r.text)
+        return set(r.json())
+
+    svcs = "/v1/agent/services"
+    assert ids(svcs, "Service == web") == {"web1", "web2"}
+    assert ids(svcs, 'Service == "web" and not Meta.env == prod') == {"web2"}
+    assert ids(svcs, "v1 in Tags") == {"web1"}
+    assert ids(svcs, "Tags not contains v1") == {"web2", "db"}
+    assert ids(svcs, "Meta.env == prod") == {"web1"}
+    assert ids(svcs, 'Meta["env"] != prod') == {"web2", "db"}
+    assert ids(svcs, "Port == 5432") == {"db"}
+    assert ids(svcs, "Tags is empty") == {"db"}
+    assert ids(svcs, "Address matches `^10\\.0\\.`") == {"db"}
+    assert ids(svcs, "ID == nope") == set()
+    # The rows themselves are the unfiltered ones.
+    assert agent.http("GET", svcs, params={"filter": "ID == web1"}).json() == \
+        {"web1": services(agent)["web1"]}
+
+    chks = "/v1/agent/checks"
+    assert ids(chks, "Status == critical") == {"service:web2"}
+    assert ids(chks, "Status != critical") == {"service:web1", "disk"}
+    assert ids(chks, "ServiceName == web") == {"service:web1", "service:web2"}
+    assert ids(chks, "CheckID == disk") == {"disk"}
+    assert ids(chks, "ServiceID is empty") == {"disk"}
+    assert ids(chks, "primary in ServiceTags") == {"service:web1"}
+    assert ids(chks, "Type == ttl and Status == warning") == {"disk"}
+
+    def names(expr):
+        r = agent.http("GET", "/v1/agent/members", params={"filter": expr})
+        assert r.status_code == 200, (expr, r.text)
+        return [m["Name"] for m in r.json()]
+
+    assert names("Name == %s" % agent.name) == [agent.name]
+    assert names('Tags.role == consul and Status == 1') == [agent.name]
+    assert names("Name == nope") == []
+    assert names("Addr == \"%s\"" % agent.ip) == [agent.name]
+
+    for path in (svcs, chks, "/v1/agent/members"):
+        for bad in ("Service ==", "(Port == 1", "Port = 1"):
+            r = agent.http("GET", path, params={"filter": bad})
+            assert r.status_code == 400, (path, bad, r.text)
+            assert r.text.startswith(
+                "Failed to create boolean expression evaluator: "), r.text
+    # No filter, or an empty one: everything.
+    assert ids(svcs, "") == {"web1", "web2", "db"}

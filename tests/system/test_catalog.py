@@ -357,3 +357,50 @@ def test_gossip_members_reconciled(agent_factory):
     assert c["Output"] == "Agent not live or unreachable"
     assert a1.http("GET", "/v1/session/info/" + sid).json() == []
     assert a1.http("GET", "/v1/health/service/consul?passing").json()[0]["Node"]["Node"] == a1.name
+
+
+def test_service_lookups_survive_restart_and_renames(agent_factory):
+    """Lookups by service name (they read raftd's service_names index) answer
+    the same after a restart on the same data dir, and follow an instance
+    that is re-registered under another name."""
+    a = agent_factory(dev=False, args=["-server", "-bootstrap-expect=1"]).start()
+
+    def put(body):
+        deadline = time.time() + 15
+        while True:
+            r = a.http("PUT", "/v1/catalog/register", data=json.dumps(body))
+            if r.status_code == 200 and r.text == "true":
+                return
+            assert time.time() < deadline, r.text
+            time.sleep(0.2)
+
+    put(WEB)
+    put({"Node": "ext2", "Address": "10.1.0.2",
+         "Service": {"ID": "web2", "Service": "web", "Port": 81},
+         "Check": {"CheckID": "web2-up", "ServiceID": "web2", "Status": "critical"}})
+    put({"Node": "ext2", "SkipNodeUpdate": True,
+         "Service": {"ID": "api1", "Service": "web", "Port": 82}})
+    # api1 was registered as web by mistake: re-registered as api.
+    put({"Node": "ext2", "SkipNodeUpdate": True,
+         "Service": {"ID": "api1", "Service": "api", "Port": 82}})
+    paths = ["/v1/catalog/service/web", "/v1/catalog/service/api",
+             "/v1/health/service/web", "/v1/health/service/web?passing",
+             "/v1/health/checks/web", "/v1/catalog/service/nope"]
+    before = {p: a.http("GET", p).text for p in paths}
+    assert [e["ServiceID"] for e in json.loads(before["/v1/catalog/service/web"])] == \
+        ["web", "web2"]
+    assert [e["ServiceID"] for e in json.loads(before["/v1/catalog/service/api"])] == ["api1"]
+    assert [e["Service"]["ID"] for e in json.loads(before["/v1/health/service/web?passing"])] == \
+        ["web"]
+    assert sorted(c["CheckID"] for c in json.loads(before["/v1/health/checks/web"])) == \
+        ["web alive", "web2-up"]
+    assert json.loads(before["/v1/catalog/service/nope"]) == []
+
+    a.stop()
+    b = agent_factory(ip=a.ip, dev=False, args=["-server", "-bootstrap-expect=1"]).start()
+    deadline = time.time() + 15
+    while b.http("GET", "/v1/status/leader").text in ("", '""'):
+        assert time.time() < deadline, "no leader after restart"
+        time.sleep(0.2)
+    after = {p: b.http("GET", p).text for p in paths}
+    assert after == before

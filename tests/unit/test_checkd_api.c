@@ -434,6 +434,43 @@ test_catalog_register_body(void **state)
 	free_checkd(cd);
 }
 
+static void
+test_filter(void **state)
+{
+	struct checkd *cd = new_checkd(NULL);
+	struct ans     a = { 0 };
+	json_t        *v;
+
+	(void)state;
+	call(cd, "service_register", "", NULL, "{\"name\":\"web\",\"port\":80,"
+	    "\"tags\":[\"v1\"],\"meta\":{\"env\":\"prod\"},"
+	    "\"check\":{\"ttl\":\"30s\"}}", &a);
+	call(cd, "service_register", "", NULL, "{\"name\":\"db\",\"port\":5432}", &a);
+	call(cd, "services", "", "{\"filter\":\"Port == 5432\"}", NULL, &a);
+	assert_int_equal(a.status, 200);
+	v = body_json(&a);
+	assert_int_equal(json_object_size(v), 1);
+	assert_non_null(json_object_get(v, "db"));
+	json_decref(v);
+	call(cd, "services", "", "{\"filter\":\"v1 in Tags and Meta.env == prod\"}", NULL, &a);
+	v = body_json(&a);
+	assert_int_equal(json_object_size(v), 1);
+	assert_non_null(json_object_get(v, "web"));
+	json_decref(v);
+	call(cd, "checks", "", "{\"filter\":\"ServiceName == db\"}", NULL, &a);
+	assert_string_equal(a.body, "{}");
+	call(cd, "checks", "", "{\"filter\":\"Status == critical\"}", NULL, &a);
+	v = body_json(&a);
+	assert_non_null(json_object_get(v, "service:web"));
+	json_decref(v);
+	call(cd, "checks", "", "{\"filter\":\"Status ==\"}", NULL, &a);
+	assert_int_equal(a.status, 400);
+	assert_string_equal(a.body, "Failed to create boolean expression evaluator: "
+	    "invalid filter Status ==");
+	free(a.body);
+	free_checkd(cd);
+}
+
 int
 main(void)
 {
@@ -446,6 +483,7 @@ main(void)
 		cmocka_unit_test(test_persistence_round_trip),
 		cmocka_unit_test(test_reload_keeps_api),
 		cmocka_unit_test(test_catalog_register_body),
+		cmocka_unit_test(test_filter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -408,7 +408,7 @@ test_filter_expr(void **state)
 	static const char *bad[] = { "Node ==", "== x", "(Node == a", "Node = a", "Node == \"a",
 		"and", "Node matches \"(\"", "Meta[ == x", "" };
 	for (size_t i = 0; bad[i][0] != '\0'; i++) {
-		struct cat_filter *f = catalog_filter_parse(bad[i]);
+		struct bexpr *f = bexpr_parse(bad[i]);
 		if (f != NULL)
 			fail_msg("filter %s parsed", bad[i]);
 	}
@@ -525,6 +525,81 @@ test_member_bodies(void **state)
 	free(b);
 }
 
+/* Does the read's answer contain needle (has) or not (!has)? */
+#define READ_HAS(s, what, arg, needle, has)                                 \
+	do {                                                                \
+		char *got_ = rd((s), (what), (arg), NULL, NULL);            \
+		assert_non_null(got_);                                      \
+		if ((strstr(got_, (needle)) != NULL) != (has))              \
+			fail_msg("%s %s: %s", (what), (arg), got_);         \
+		free(got_);                                                 \
+	} while (0)
+
+/* Empties service_names, as in a store or snapshot from before it. */
+static void
+drop_names(struct store *s)
+{
+	MDB_txn *txn;
+
+	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_drop(txn, s->dbi[STORE_T_SERVICE_NAMES], 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static void
+test_service_names_index(void **state)
+{
+	struct store *s = *state;
+	uint8_t *snap;
+	size_t len;
+	static const char *B =
+	    "{\"Node\":\"n2\",\"Address\":\"10.0.0.2\","
+	    "\"Service\":{\"ID\":\"web-b\",\"Service\":\"web\",\"Port\":81},"
+	    "\"Check\":{\"CheckID\":\"b-up\",\"ServiceID\":\"web-b\",\"Status\":\"passing\"}}";
+	static const char *B_AS_API =
+	    "{\"Node\":\"n2\",\"Address\":\"10.0.0.2\","
+	    "\"Service\":{\"ID\":\"web-b\",\"Service\":\"api\",\"Port\":81}}";
+
+	assert_int_equal(reg(s, 10, WEB1), 200);
+	assert_int_equal(reg(s, 11, B), 200);
+	assert_int_equal(reg(s, 12, "{\"Node\":\"n1\",\"SkipNodeUpdate\":true,"
+	    "\"Service\":{\"Service\":\"db\"}}"), 200);
+	READ_HAS(s, "service", "web", "\"Node\":\"n1\"", true);
+	READ_HAS(s, "service", "web", "\"ServiceID\":\"web-b\"", true);
+	READ_HAS(s, "service", "web", "\"ServiceName\":\"db\"", false);
+	READ_HAS(s, "health_checks", "web", "\"CheckID\":\"b-up\"", true);
+	ASSERT_READ(s, "service", "we", NULL, "[]");
+
+	/* The instance renamed: its entry moves with it. */
+	assert_int_equal(reg(s, 13, B_AS_API), 200);
+	READ_HAS(s, "service", "web", "web-b", false);
+	READ_HAS(s, "health_checks", "web", "b-up", false);
+	READ_HAS(s, "health_service", "api", "\"ID\":\"web-b\"", true);
+
+	/* A snapshot without the index restores with it rebuilt. */
+	drop_names(s);
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	assert_int_equal(reg(s, 14, B), 200);
+	assert_int_equal(store_restore(s, snap, len), 0);
+	free(snap);
+	READ_HAS(s, "service", "api", "\"ServiceID\":\"web-b\"", true);
+	READ_HAS(s, "service", "web", "\"Node\":\"n1\"", true);
+	READ_HAS(s, "service", "web", "web-b", false);
+
+	/* So does a store opened without it. */
+	drop_names(s);
+	store_close(s);
+	assert_int_equal(store_open(s, tmpl, 64 << 20), 0);
+	READ_HAS(s, "service", "db", "\"ServiceName\":\"db\"", true);
+
+	/* Deregistering the node takes its entries. */
+	assert_int_equal(dereg(s, 15, "{\"Node\":\"n1\"}"), 200);
+	ASSERT_READ(s, "service", "web", NULL, "[]");
+	ASSERT_READ(s, "service", "db", NULL, "[]");
+	assert_int_equal(dereg(s, 16, "{\"Node\":\"n2\",\"ServiceID\":\"web-b\"}"), 200);
+	ASSERT_READ(s, "health_service", "api", NULL, "[]");
+}
+
 int
 main(void)
 {
@@ -538,6 +613,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sessions_invalidated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsm_roundtrip_and_current, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_names_index, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
