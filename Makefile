@@ -41,7 +41,7 @@ lib = $(filter-out $(BUILD)/$(1)/main.o,$(call obj,$(1)))
 PROTO_OBJS := $(call obj,proto)
 DAEMONS    := gossipd raftd dnsd httpd checkd
 
-LIBS_gossipd := $(shell pkg-config --libs libcrypto)
+LIBS_gossipd := -Wl,-Bstatic -lnng -lmbedtls -lmbedx509 -lmbedcrypto -Wl,-Bdynamic -Wl,--as-needed
 LIBS_raftd   := $(shell pkg-config --libs raft libuv lmdb)
 LIBS_dnsd    := $(shell pkg-config --libs ldns)
 LIBS_httpd   := $(shell pkg-config --libs libmicrohttpd)

@@ -13,8 +13,6 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <poll.h>
 #include <regex.h>
 #include <stdio.h>
@@ -177,7 +175,7 @@ b64(const uint8_t *p, size_t n, char *out, size_t outlen)
 		out[0] = 0;
 		return;
 	}
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	wire_b64_enc(out, p, n);
 }
 
 /* Consul's view of a received serf event; false = filtered out */
@@ -344,21 +342,6 @@ agent_events_json(const char *name)
 	return arr;
 }
 
-static void
-agent_uuid(char *out, size_t len)
-{
-	unsigned char r[16];
-
-	if (RAND_bytes(r, 16) != 1)
-		memset(r, 0x42, 16);
-	r[6] = (r[6] & 0x0f) | 0x40;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(out, len,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-	    r[11], r[12], r[13], r[14], r[15]);
-}
-
 static int
 agent_fire(struct bus_req *req, const struct proto_gossip_event_fire *f)
 {
@@ -379,7 +362,7 @@ agent_fire(struct bus_req *req, const struct proto_gossip_event_fire *f)
 		    NULL);
 		goto out;
 	}
-	agent_uuid(ce->id, sizeof(ce->id));
+	gossipd_uuid(ce->id, sizeof(ce->id));
 	snprintf(ce->name, sizeof(ce->name), "%s", f->name);
 	if (f->payload.len)
 		memcpy(ce->payload, f->payload.ptr, f->payload.len);
@@ -712,8 +695,7 @@ agent_init(struct daemon *d)
 		snprintf(gc.snapshot_path, sizeof(gc.snapshot_path),
 		    "%s/local.snapshot", p);
 	}
-	if (RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed)) != 1)
-		gc.seed = (uint32_t)getpid();
+	wire_random(&gc.seed, sizeof(gc.seed));
 
 	if ((A.net = net_open(&bind, err, sizeof(err))) == NULL) {
 		log_warnx("bind %s: %s", net_addr_str(&bind, a, sizeof(a)), err);
