@@ -295,29 +295,75 @@ agent_reply_json(struct bus_req *req, uint64_t index, json_t *j)
 }
 
 static json_t *
+agent_member_json(const struct gd_member *m, const char *name, int port)
+{
+	json_t *o = json_object();
+	char    ip[96];
+
+	json_object_set_new(o, "Name", json_string(name));
+	json_object_set_new(o, "Addr",
+	    json_string(agent_ip(&m->addr, ip, sizeof(ip))));
+	json_object_set_new(o, "Port", json_integer(port));
+	json_object_set_new(o, "Tags", agent_tags_json(m));
+	json_object_set_new(o, "Status", json_integer(m->status));
+	json_object_set_new(o, "ProtocolMin", json_integer(m->vsn[0]));
+	json_object_set_new(o, "ProtocolMax", json_integer(m->vsn[1]));
+	json_object_set_new(o, "ProtocolCur", json_integer(m->vsn[2]));
+	json_object_set_new(o, "DelegateMin", json_integer(m->vsn[3]));
+	json_object_set_new(o, "DelegateMax", json_integer(m->vsn[4]));
+	json_object_set_new(o, "DelegateCur", json_integer(m->vsn[5]));
+	return o;
+}
+
+static json_t *
 agent_members_json(void)
 {
 	json_t *arr = json_array();
-	char    ip[96];
 
-	for (size_t i = 0; i < A.g.nm; i++) {
-		const struct gd_member *m = &A.g.m[i];
-		json_t                 *o = json_object();
-		json_object_set_new(o, "Name", json_string(m->name));
-		json_object_set_new(o, "Addr",
-		    json_string(agent_ip(&m->addr, ip, sizeof(ip))));
-		json_object_set_new(o, "Port", json_integer(m->addr.port));
-		json_object_set_new(o, "Tags", agent_tags_json(m));
-		json_object_set_new(o, "Status", json_integer(m->status));
-		json_object_set_new(o, "ProtocolMin", json_integer(m->vsn[0]));
-		json_object_set_new(o, "ProtocolMax", json_integer(m->vsn[1]));
-		json_object_set_new(o, "ProtocolCur", json_integer(m->vsn[2]));
-		json_object_set_new(o, "DelegateMin", json_integer(m->vsn[3]));
-		json_object_set_new(o, "DelegateMax", json_integer(m->vsn[4]));
-		json_object_set_new(o, "DelegateCur", json_integer(m->vsn[5]));
-		json_array_append_new(arr, o);
-	}
+	for (size_t i = 0; i < A.g.nm; i++)
+		json_array_append_new(arr, agent_member_json(&A.g.m[i],
+		    A.g.m[i].name, A.g.m[i].addr.port));
 	return arr;
+}
+
+/*
+ * /v1/agent/members as Consul CE answers on a single-datacenter agent.
+ * ?wan: a server's WAN pool, which there holds only itself as
+ * "<node>.<dc>" on the serf WAN port (we list it so, with its LAN tags,
+ * though no WAN gossip runs); a client has no WAN pool: null.  ?segment:
+ * all our members are in the default segment "", and "_all" means every
+ * segment; any other name is Consul CE's error, "not found" on a client
+ * and "not supported" on a server.
+ */
+static int
+agent_members(struct bus_req *req, const struct proto_gossip_members *m)
+{
+	const char *seg = m->segment ? m->segment : "";
+	bool        other = seg[0] && strcmp(seg, "_all") != 0;
+	char        err[GD_NAME_MAX + 32], wname[2 * GD_NAME_MAX];
+
+	if (m->wan && other)
+		return agent_reply(req, 400, "Cannot provide a segment with wan=true",
+		    0, NULL);
+	if (m->wan && !A.d->cfg.server)
+		return agent_reply_json(req, A.index, json_null());
+	if (m->wan) {
+		json_t *arr = json_array();
+
+		snprintf(wname, sizeof(wname), "%s.%s", A.g.m[0].name, A.dc);
+		json_array_append_new(arr, agent_member_json(&A.g.m[0], wname,
+		    (int)A.d->cfg.port_serf_wan));
+		return agent_reply_json(req, A.index, arr);
+	}
+	if (other && A.d->cfg.server)
+		return agent_reply(req, 500, "Network segments are not supported "
+		    "in this version of Consul", 0, NULL);
+	if (other) {
+		snprintf(err, sizeof(err), "segment \"%.*s\" not found",
+		    GD_NAME_MAX, seg);
+		return agent_reply(req, 500, err, 0, NULL);
+	}
+	return agent_reply_json(req, A.index, agent_members_json());
 }
 
 static json_t *
@@ -437,10 +483,7 @@ agent_dispatch(struct daemon *d, struct bus_req *req,
 		struct proto_gossip_members m;
 		if (proto_unpack_body(env, &m) != 0)
 			return agent_reply(req, 400, "bad request", 0, NULL);
-		if (m.wan)
-			rc = agent_reply_json(req, A.index, json_array());
-		else
-			rc = agent_reply_json(req, A.index, agent_members_json());
+		rc = agent_members(req, &m);
 		proto_free(env->type, &m);
 		return rc;
 	}
