@@ -253,8 +253,13 @@ daemon_main(const struct daemon_ops *ops, int argc, char **argv)
 
 	if ((loop = loop_new()) == NULL)
 		return 1;
-	if (daemon_setup(&d, ops, loop, argc, argv) != 0)
+	if (daemon_setup(&d, ops, loop, argc, argv) != 0) {
+		/* ops->init refused (a port taken...): the exit is clean */
+		bus_close(d.bus);
+		config_free(&d.cfg);
+		loop_free(loop);
 		return 1;
+	}
 	bus_attach(d.bus, d.loop);
 	loop_on_signal(d.loop, SIGTERM, daemon_on_signal, &d);
 	loop_on_signal(d.loop, SIGINT, daemon_on_signal, &d);
