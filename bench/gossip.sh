@@ -44,9 +44,10 @@ for r in res:
 for r in res:
     if "gossipd_rss_kb" in r:
         print()
-        print("gossipd of a running `tribune agent` (3 agents gossiping, 10 s "
+        print("gossipd of a running `tribune agent`%s (3 agents gossiping, 10 s "
               "after convergence): VmRSS %s MB, PSS %s MB, private dirty %s MB "
               "(load %.1f)." % tuple(
+                  [" with -encrypt" if "encrypt" in r["impl"] else ""] +
                   [", ".join("%.2f" % (k / 1024) for k in r[f])
                    for f in ("gossipd_rss_kb", "pss_kb", "private_dirty_kb")]
                   + [r["load"]]))

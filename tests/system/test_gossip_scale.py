@@ -193,17 +193,21 @@ def test_tribune_scale():
     assert r["false_positives"] == 0
 
 
-def test_agent_gossipd_rss(tmp_path):
+@pytest.mark.parametrize("encrypt", [False, True])
+def test_agent_gossipd_rss(tmp_path, encrypt):
     """VmRSS of gossipd under the supervisor: three whole agents, one -dev
-    server and two clients, gossiping for 10 s."""
+    server and two clients, gossiping for 10 s; with -encrypt libcrypto is
+    loaded too."""
     from conftest import Agent
     agents = []
+    key = ["-encrypt", "8olOmRMU+8t3t0L+tkxyZ5W3J0RkGZ5eD7NjbypW9bo="]
     try:
         for i in range(3):
             args = [] if i == 0 else ["-server=false", "-bootstrap=false",
                                       "-join", agents[0].ip]
             agents.append(Agent(tmp_path, ip="%s.%d" % (TNET, 251 + i),
-                                name="a%d" % i, args=args).start())
+                                name="a%d" % i,
+                                args=args + (key if encrypt else [])).start())
         end = time.time() + 30
         while time.time() < end:
             r = agents[0].cli("members")
@@ -214,7 +218,8 @@ def test_agent_gossipd_rss(tmp_path):
         time.sleep(10)
         pids = [a.children()["gossipd"]["pid"] for a in agents]
         rss = sorted(rss_kb(p) for p in pids)
-        record({"impl": "tribune agent: gossipd", "n": 3,
+        record({"impl": "tribune agent: gossipd" + (" -encrypt" if encrypt else ""),
+                "n": 3,
                 "gossipd_rss_kb": rss, "pss_kb": [smaps_kb(p, "Pss") for p in pids],
                 "private_dirty_kb": [smaps_kb(p, "Private_Dirty") for p in pids],
                 "load": os.getloadavg()[0]})
