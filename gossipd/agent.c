@@ -666,7 +666,7 @@ agent_init(struct daemon *d)
 	struct gd_buf        tags = { 0 };
 	uint16_t             port = (uint16_t)c->port_serf_lan;
 	char                 err[256], a[80];
-	int                  nsnap, rc = -1;
+	int                  nsnap, kerr, rc = -1;
 
 	A.d = d;
 	d->priv = &A;
@@ -701,8 +701,9 @@ agent_init(struct daemon *d)
 	adv.port = port;
 	gc.advertise = adv;
 	if (c->encrypt && c->encrypt[0] &&
-	    wire_keyring_add(&gc.keyring, c->encrypt) != 0) {
-		log_warnx("-encrypt: not a base64 key of 16, 24 or 32 bytes");
+	    (kerr = wire_keyring_add(&gc.keyring, c->encrypt)) != 0) {
+		log_warnx("-encrypt: %s", kerr == WIRE_ENOCRYPTO ? wire_strerror(kerr) :
+		    "not a base64 key of 16, 24 or 32 bytes");
 		goto out;
 	}
 	if (c->data_dir && c->data_dir[0]) {

@@ -68,7 +68,8 @@ struct gd_keyring {
 	E(WIRE_ECRC, -5, "checksum mismatch")           \
 	E(WIRE_ETOOBIG, -6, "too big")                  \
 	E(WIRE_ENOMEM, -7, "out of memory")             \
-	E(WIRE_EVERSION, -8, "unsupported version")
+	E(WIRE_EVERSION, -8, "unsupported version")    \
+	E(WIRE_ENOCRYPTO, -9, "libcrypto cannot be loaded")
 
 enum wire_err {
 #define WIRE_E_ENUM(n, v, s) n = v,
@@ -265,11 +266,11 @@ int wire_stream_open(const struct gd_keyring *kr, bool require_crypt,
     const uint8_t *p, size_t n, struct gd_buf *out);
 
 /*
- * Base64 key from -encrypt / serf keygen into the ring; the first key
- * opens libcrypto (WIRE_ECRYPT when it cannot be loaded).
+ * Base64 key from -encrypt / serf keygen into the ring: 0, WIRE_EMALFORMED,
+ * or WIRE_ENOCRYPTO (the first key opens libcrypto).
  */
 int wire_keyring_add(struct gd_keyring *kr, const char *b64);
-/* dlopen()s libcrypto once; 0 or WIRE_ECRYPT */
+/* dlopen()s libcrypto once; 0 or WIRE_ENOCRYPTO */
 int wire_crypto_open(void);
 /* n bytes from getrandom(2) */
 void wire_random(void *p, size_t n);

@@ -326,8 +326,12 @@ gossipd_main(int argc, char **argv)
 		else if (OPT("-retry-max"))
 			d.retry_max = atoi(v);
 		else if (OPT("-encrypt")) {
-			if (wire_keyring_add(&cfg.keyring, v) != 0) {
-				fprintf(stderr, "gossipd: bad -encrypt key\n");
+			int kerr = wire_keyring_add(&cfg.keyring, v);
+
+			if (kerr != 0) {
+				fprintf(stderr, "gossipd: -encrypt: %s\n",
+				    kerr == WIRE_ENOCRYPTO ? wire_strerror(kerr) :
+				    "bad key");
 				return 1;
 			}
 		} else if (OPT("-join") || OPT("-retry-join")) {

@@ -1024,13 +1024,13 @@ wire_crypto_open(void)
 	void *sym[sizeof(names) / sizeof(names[0])], *h;
 
 	if (ossl.state != 0)
-		return ossl.state > 0 ? 0 : WIRE_ECRYPT;
+		return ossl.state > 0 ? 0 : WIRE_ENOCRYPTO;
 	ossl.state = -1;
 	if ((h = dlopen(WIRE_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		return WIRE_ECRYPT;
+		return WIRE_ENOCRYPTO;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if ((sym[i] = dlsym(h, names[i])) == NULL)
-			return WIRE_ECRYPT;	/* h stays open: harmless */
+			return WIRE_ENOCRYPTO;	/* h stays open: harmless */
 	ossl.ctx_new = sym[0];
 	ossl.ctx_free = sym[1];
 	ossl.ctx_ctrl = sym[2];
@@ -1372,7 +1372,7 @@ wire_keyring_add(struct gd_keyring *kr, const char *b64)
 	if (n != 16 && n != 24 && n != 32)
 		return WIRE_EMALFORMED;
 	if (wire_crypto_open() != 0)
-		return WIRE_ECRYPT;
+		return WIRE_ENOCRYPTO;
 	memcpy(kr->key[kr->n], tmp, (size_t)n);
 	kr->klen[kr->n++] = (uint8_t)n;
 	return 0;
