@@ -157,8 +157,12 @@ class NetnsLan:
         self._reap_stale()
         self._ip("netns", "add", self.hub)
         self.names.append(self.hub)
-        self._ns(self.hub, "ip", "link", "add", "br0", "type", "bridge")
-        self._ns(self.hub, "ip", "link", "set", "br0", "up")
+        try:
+            self._ns(self.hub, "ip", "link", "add", "br0", "type", "bridge")
+            self._ns(self.hub, "ip", "link", "set", "br0", "up")
+        except subprocess.CalledProcessError:
+            self.delete()
+            raise
 
     @classmethod
     def _reap_stale(cls):
