@@ -44,7 +44,7 @@ DAEMONS    := gossipd raftd dnsd httpd checkd
 # proto/kvstore.c (raftd's KV rows and reads) needs LMDB; libproto's unit
 # tests and fuzz targets link it.
 LIBS_proto   := $(shell pkg-config --libs lmdb)
-LIBS_gossipd := $(shell pkg-config --libs libcrypto)
+LIBS_gossipd := -Wl,-Bstatic -lnng -lmbedtls -lmbedx509 -lmbedcrypto -Wl,-Bdynamic -Wl,--as-needed
 LIBS_raftd   := $(shell pkg-config --libs raft libuv lmdb)
 LIBS_dnsd    := $(shell pkg-config --libs ldns)
 LIBS_httpd   := $(shell pkg-config --libs libmicrohttpd lmdb)

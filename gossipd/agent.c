@@ -13,8 +13,6 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <poll.h>
 #include <regex.h>
 #include <stdio.h>
@@ -178,7 +176,7 @@ b64(const uint8_t *p, size_t n, char *out, size_t outlen)
 		out[0] = 0;
 		return;
 	}
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	wire_b64_enc(out, p, n);
 }
 
 /* Consul's view of a received serf event; false = filtered out */
@@ -298,29 +296,75 @@ agent_reply_json(struct bus_req *req, uint64_t index, json_t *j)
 }
 
 static json_t *
+agent_member_json(const struct gd_member *m, const char *name, int port)
+{
+	json_t *o = json_object();
+	char    ip[96];
+
+	json_object_set_new(o, "Name", json_string(name));
+	json_object_set_new(o, "Addr",
+	    json_string(agent_ip(&m->addr, ip, sizeof(ip))));
+	json_object_set_new(o, "Port", json_integer(port));
+	json_object_set_new(o, "Tags", agent_tags_json(m));
+	json_object_set_new(o, "Status", json_integer(m->status));
+	json_object_set_new(o, "ProtocolMin", json_integer(m->vsn[0]));
+	json_object_set_new(o, "ProtocolMax", json_integer(m->vsn[1]));
+	json_object_set_new(o, "ProtocolCur", json_integer(m->vsn[2]));
+	json_object_set_new(o, "DelegateMin", json_integer(m->vsn[3]));
+	json_object_set_new(o, "DelegateMax", json_integer(m->vsn[4]));
+	json_object_set_new(o, "DelegateCur", json_integer(m->vsn[5]));
+	return o;
+}
+
+static json_t *
 agent_members_json(void)
 {
 	json_t *arr = json_array();
-	char    ip[96];
 
-	for (size_t i = 0; i < A.g.nm; i++) {
-		const struct gd_member *m = &A.g.m[i];
-		json_t                 *o = json_object();
-		json_object_set_new(o, "Name", json_string(m->name));
-		json_object_set_new(o, "Addr",
-		    json_string(agent_ip(&m->addr, ip, sizeof(ip))));
-		json_object_set_new(o, "Port", json_integer(m->addr.port));
-		json_object_set_new(o, "Tags", agent_tags_json(m));
-		json_object_set_new(o, "Status", json_integer(m->status));
-		json_object_set_new(o, "ProtocolMin", json_integer(m->vsn[0]));
-		json_object_set_new(o, "ProtocolMax", json_integer(m->vsn[1]));
-		json_object_set_new(o, "ProtocolCur", json_integer(m->vsn[2]));
-		json_object_set_new(o, "DelegateMin", json_integer(m->vsn[3]));
-		json_object_set_new(o, "DelegateMax", json_integer(m->vsn[4]));
-		json_object_set_new(o, "DelegateCur", json_integer(m->vsn[5]));
-		json_array_append_new(arr, o);
-	}
+	for (size_t i = 0; i < A.g.nm; i++)
+		json_array_append_new(arr, agent_member_json(&A.g.m[i],
+		    A.g.m[i].name, A.g.m[i].addr.port));
 	return arr;
+}
+
+/*
+ * /v1/agent/members as Consul CE answers on a single-datacenter agent.
+ * ?wan: a server's WAN pool, which there holds only itself as
+ * "<node>.<dc>" on the serf WAN port (we list it so, with its LAN tags,
+ * though no WAN gossip runs); a client has no WAN pool: null.  ?segment:
+ * all our members are in the default segment "", and "_all" means every
+ * segment; any other name is Consul CE's error, "not found" on a client
+ * and "not supported" on a server.
+ */
+static int
+agent_members(struct bus_req *req, const struct proto_gossip_members *m)
+{
+	const char *seg = m->segment ? m->segment : "";
+	bool        other = seg[0] && strcmp(seg, "_all") != 0;
+	char        err[GD_NAME_MAX + 32], wname[2 * GD_NAME_MAX];
+
+	if (m->wan && other)
+		return agent_reply(req, 400, "Cannot provide a segment with wan=true",
+		    0, NULL);
+	if (m->wan && !A.d->cfg.server)
+		return agent_reply_json(req, A.index, json_null());
+	if (m->wan) {
+		json_t *arr = json_array();
+
+		snprintf(wname, sizeof(wname), "%s.%s", A.g.m[0].name, A.dc);
+		json_array_append_new(arr, agent_member_json(&A.g.m[0], wname,
+		    (int)A.d->cfg.port_serf_wan));
+		return agent_reply_json(req, A.index, arr);
+	}
+	if (other && A.d->cfg.server)
+		return agent_reply(req, 500, "Network segments are not supported "
+		    "in this version of Consul", 0, NULL);
+	if (other) {
+		snprintf(err, sizeof(err), "segment \"%.*s\" not found",
+		    GD_NAME_MAX, seg);
+		return agent_reply(req, 500, err, 0, NULL);
+	}
+	return agent_reply_json(req, A.index, agent_members_json());
 }
 
 static json_t *
@@ -345,21 +389,6 @@ agent_events_json(const char *name)
 	return arr;
 }
 
-static void
-agent_uuid(char *out, size_t len)
-{
-	unsigned char r[16];
-
-	if (RAND_bytes(r, 16) != 1)
-		memset(r, 0x42, 16);
-	r[6] = (r[6] & 0x0f) | 0x40;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(out, len,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-	    r[11], r[12], r[13], r[14], r[15]);
-}
-
 static int
 agent_fire(struct bus_req *req, const struct proto_gossip_event_fire *f)
 {
@@ -380,7 +409,7 @@ agent_fire(struct bus_req *req, const struct proto_gossip_event_fire *f)
 		    NULL);
 		goto out;
 	}
-	agent_uuid(ce->id, sizeof(ce->id));
+	gossipd_uuid(ce->id, sizeof(ce->id));
 	snprintf(ce->name, sizeof(ce->name), "%s", f->name);
 	if (f->payload.len)
 		memcpy(ce->payload, f->payload.ptr, f->payload.len);
@@ -455,10 +484,7 @@ agent_dispatch(struct daemon *d, struct bus_req *req,
 		struct proto_gossip_members m;
 		if (proto_unpack_body(env, &m) != 0)
 			return agent_reply(req, 400, "bad request", 0, NULL);
-		if (m.wan)
-			rc = agent_reply_json(req, A.index, json_array());
-		else
-			rc = agent_reply_json(req, A.index, agent_members_json());
+		rc = agent_members(req, &m);
 		proto_free(env->type, &m);
 		return rc;
 	}
@@ -641,7 +667,7 @@ agent_init(struct daemon *d)
 	struct gd_buf        tags = { 0 };
 	uint16_t             port = (uint16_t)c->port_serf_lan;
 	char                 err[256], a[80];
-	int                  nsnap, rc = -1;
+	int                  nsnap, kerr, rc = -1;
 
 	A.d = d;
 	d->priv = &A;
@@ -676,8 +702,9 @@ agent_init(struct daemon *d)
 	adv.port = port;
 	gc.advertise = adv;
 	if (c->encrypt && c->encrypt[0] &&
-	    wire_keyring_add(&gc.keyring, c->encrypt) != 0) {
-		log_warnx("-encrypt: not a base64 key of 16, 24 or 32 bytes");
+	    (kerr = wire_keyring_add(&gc.keyring, c->encrypt)) != 0) {
+		log_warnx("-encrypt: %s", kerr == WIRE_ENOCRYPTO ? wire_strerror(kerr) :
+		    "not a base64 key of 16, 24 or 32 bytes");
 		goto out;
 	}
 	if (c->data_dir && c->data_dir[0]) {
@@ -713,8 +740,7 @@ agent_init(struct daemon *d)
 		snprintf(gc.snapshot_path, sizeof(gc.snapshot_path),
 		    "%s/local.snapshot", p);
 	}
-	if (RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed)) != 1)
-		gc.seed = (uint32_t)getpid();
+	wire_random(&gc.seed, sizeof(gc.seed));
 
 	if ((A.net = net_open(&bind, err, sizeof(err))) == NULL) {
 		log_warnx("bind %s: %s", net_addr_str(&bind, a, sizeof(a)), err);

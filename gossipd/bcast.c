@@ -5,7 +5,6 @@
  * message is piggy-backed until it has gone out `limit` times, with
  * limit = RetransmitMult * ceil(log10(n + 1)).
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,10 @@
 int
 bcast_limit(int mult, size_t n)
 {
-	int s = (int)ceil(log10((double)n + 1.0));
+	int s = 0;	/* ceil(log10(n + 1)): n's decimal digits */
+
+	for (; n > 0; n /= 10)
+		s++;
 	return mult * (s < 1 ? 1 : s);
 }
 

@@ -68,7 +68,8 @@ struct gd_keyring {
 	E(WIRE_ECRC, -5, "checksum mismatch")           \
 	E(WIRE_ETOOBIG, -6, "too big")                  \
 	E(WIRE_ENOMEM, -7, "out of memory")             \
-	E(WIRE_EVERSION, -8, "unsupported version")
+	E(WIRE_EVERSION, -8, "unsupported version")    \
+	E(WIRE_ENOCRYPTO, -9, "libcrypto cannot be loaded")
 
 enum wire_err {
 #define WIRE_E_ENUM(n, v, s) n = v,
@@ -264,8 +265,19 @@ int wire_stream_need(const uint8_t *p, size_t n, size_t *need);
 int wire_stream_open(const struct gd_keyring *kr, bool require_crypt,
     const uint8_t *p, size_t n, struct gd_buf *out);
 
-/* Base64 key from -encrypt / serf keygen into the ring */
+/*
+ * Base64 key from -encrypt / serf keygen into the ring: 0, WIRE_EMALFORMED,
+ * or WIRE_ENOCRYPTO (the first key opens libcrypto).
+ */
 int wire_keyring_add(struct gd_keyring *kr, const char *b64);
+/* dlopen()s libcrypto once; 0 or WIRE_ENOCRYPTO */
+int wire_crypto_open(void);
+/* n bytes from getrandom(2) */
+void wire_random(void *p, size_t n);
+/* standard base64 with padding: out needs 4 * ((n + 2) / 3) + 1 bytes */
+size_t wire_b64_enc(char *out, const uint8_t *p, size_t n);
+/* decoded length, WIRE_EMALFORMED, or WIRE_ETOOBIG past max */
+int wire_b64_dec(uint8_t *out, size_t max, const char *s, size_t len);
 
 /* serf messages: encoders write the serf type byte + body (no 08) */
 int  wire_enc_intent(struct gd_buf *b, int type, const struct wire_intent *m);
@@ -603,7 +615,9 @@ int         net_parse_addr(const char *s, uint16_t defport, struct gd_addr *a);
 const char *net_addr_str(const struct gd_addr *a, char *buf, size_t len);
 
 /* standalone.c: the entry; standalone mode (no -run-dir) or agent.c */
-int gossipd_main(int argc, char **argv);
+int  gossipd_main(int argc, char **argv);
+/* a random (version 4) UUID, 37 bytes with the NUL */
+void gossipd_uuid(char *out, size_t len);
 
 /* agent.c: under the supervisor, on the bus */
 int agent_main(int argc, char **argv);

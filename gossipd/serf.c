@@ -22,7 +22,6 @@
  * A restarted agent witnesses the clocks and joins the alive members.
  */
 #include <arpa/inet.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -826,7 +825,7 @@ serf_keyring_save(const struct gd *g)
 		return -1;
 	fputc('[', f);
 	for (int i = 0; i < kr->n; i++) {
-		EVP_EncodeBlock((unsigned char *)k64, kr->key[i], kr->klen[i]);
+		wire_b64_enc(k64, kr->key[i], kr->klen[i]);
 		fprintf(f, "%s\"%s\"", i ? "," : "", k64);
 	}
 	fputs("]\n", f);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gossipd.h"
+#include "log.h"
 
 #define MAX_JOIN 16
 
@@ -75,12 +76,25 @@ standalone_event(void *ctx, const struct wire_event *e)
 		    (int)e->payload_len, (const char *)e->payload);
 }
 
+void
+gossipd_uuid(char *out, size_t len)
+{
+	unsigned char r[16];
+
+	wire_random(r, sizeof(r));
+	r[6] = (r[6] & 0x0f) | 0x40;
+	r[8] = (r[8] & 0x3f) | 0x80;
+	snprintf(out, len,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+	    r[11], r[12], r[13], r[14], r[15]);
+}
+
 static void
 standalone_node_id(struct standalone *d)
 {
 	char  path[512];
 	FILE *f;
-	unsigned char r[16];
 
 	snprintf(path, sizeof(path), "%s/node-id", d->data_dir);
 	if (d->data_dir[0] && (f = fopen(path, "r")) != NULL) {
@@ -90,17 +104,7 @@ standalone_node_id(struct standalone *d)
 		if (strlen(d->node_id) == 36)
 			return;
 	}
-	f = fopen("/dev/urandom", "r");
-	if (f == NULL || fread(r, 1, 16, f) != 16)
-		memset(r, 0x5a, 16);
-	if (f)
-		fclose(f);
-	r[6] = (r[6] & 0x0f) | 0x40;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(d->node_id, sizeof(d->node_id),
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-	    r[11], r[12], r[13], r[14], r[15]);
+	gossipd_uuid(d->node_id, sizeof(d->node_id));
 	if (d->data_dir[0] && (f = fopen(path, "w")) != NULL) {
 		fprintf(f, "%s\n", d->node_id);
 		fclose(f);
@@ -322,8 +326,12 @@ gossipd_main(int argc, char **argv)
 		else if (OPT("-retry-max"))
 			d.retry_max = atoi(v);
 		else if (OPT("-encrypt")) {
-			if (wire_keyring_add(&cfg.keyring, v) != 0) {
-				fprintf(stderr, "gossipd: bad -encrypt key\n");
+			int kerr = wire_keyring_add(&cfg.keyring, v);
+
+			if (kerr != 0) {
+				fprintf(stderr, "gossipd: -encrypt: %s\n",
+				    kerr == WIRE_ENOCRYPTO ? wire_strerror(kerr) :
+				    "bad key");
 				return 1;
 			}
 		} else if (OPT("-join") || OPT("-retry-join")) {
@@ -394,13 +402,7 @@ gossipd_main(int argc, char **argv)
 	}
 	memcpy(cfg.meta, tags.p, tags.len);
 	cfg.meta_len = tags.len;
-	{
-		FILE *f = fopen("/dev/urandom", "r");
-		if (f == NULL || fread(&cfg.seed, sizeof(cfg.seed), 1, f) != 1)
-			cfg.seed = (uint32_t)getpid();
-		if (f)
-			fclose(f);
-	}
+	wire_random(&cfg.seed, sizeof(cfg.seed));
 
 	if ((d.net = net_open(&bind, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "gossipd: bind %s:%d: %s\n", bind_s, port, err);

@@ -25,7 +25,6 @@
  * The serf layer (serf.c) gets memberlist's delegate calls directly:
  * join/leave/update notifications, user messages, push/pull user state.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +453,32 @@ swim_on_alive(struct gd *g, const struct wire_alive *in)
 		serf_on_update(g, m);
 }
 
+/*
+ * log2(x) for x >= 1, to about 1e-8: the integer part by halving, then one
+ * bit of the fraction per squaring.  These three logarithms are all
+ * gossipd would link libm for, and mapping libm costs each gossipd 0.5 MB
+ * of RSS.
+ */
+static double
+swim_log2(double x)
+{
+	double r = 0, bit = 1;
+
+	while (x >= 2) {
+		x /= 2;
+		r += 1;
+	}
+	for (int i = 0; i < 30; i++) {
+		x *= x;
+		bit /= 2;
+		if (x >= 2) {
+			x /= 2;
+			r += bit;
+		}
+	}
+	return r;
+}
+
 static void
 susp_start(struct gd *g, struct gd_member *m, const char *from)
 {
@@ -461,10 +486,11 @@ susp_start(struct gd *g, struct gd_member *m, const char *from)
 	uint64_t min, max, now = swim_now(g);
 	int      k = (int)g->cfg.suspicion_mult - 2;
 
-	scale = log10(n < 1 ? 1 : n);
+	scale = swim_log2(n < 1 ? 1 : n) * 0.30102999566398120; /* log10 */
 	if (scale < 1)
 		scale = 1;
-	scale = floor(scale * 1000) / 1000;
+	/* memberlist truncates to milli-units; 1e-6 absorbs our rounding */
+	scale = (double)(uint64_t)(scale * 1000 + 1e-6) / 1000;
 	min = (uint64_t)(g->cfg.suspicion_mult * scale * g->cfg.probe_interval);
 	max = g->cfg.suspicion_max_mult * min;
 	if ((int)g->nm - 2 < k || k < 0)
@@ -495,11 +521,12 @@ susp_confirm(struct gd_member *m, const char *from)
 	if (strcmp(m->susp_from[m->susp_k], from) == 0)
 		return false;
 	snprintf(m->susp_from[m->susp_n++], GD_NAME_MAX, "%s", from);
-	frac = log((double)m->susp_n + 1) / log((double)m->susp_k + 1);
+	frac = swim_log2((double)m->susp_n + 1) /
+	    swim_log2((double)m->susp_k + 1);
 	t = (double)m->susp_max - frac * (double)(m->susp_max - m->susp_min);
 	if (t < (double)m->susp_min)
 		t = (double)m->susp_min;
-	m->susp_fire = m->susp_start + (uint64_t)floor(t);
+	m->susp_fire = m->susp_start + (uint64_t)t;
 	return true;
 }
 
@@ -1271,9 +1298,14 @@ swim_gossip(struct gd *g, uint64_t now)
 static uint64_t
 pp_scale(uint64_t interval, size_t n)
 {
+	uint64_t bits = 0;	/* ceil(log2(n)) */
+
 	if (n <= 32)
 		return interval;
-	return interval * (uint64_t)(ceil(log2((double)n) - 5) + 1);
+	for (size_t v = n - 1; v; v >>= 1)
+		bits++;
+	/* memberlist: ceil(log2(n) - log2(32)) + 1 */
+	return interval * (bits - 4);
 }
 
 int

@@ -51,11 +51,14 @@
  * their fixed buffers and hold no NUL.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <msgpack.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <openssl/opensslv.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "gossipd.h"
 
@@ -990,12 +993,76 @@ out:
 
 /* ---- encryption ------------------------------------------------------ */
 
+/*
+ * libcrypto is opened when the first key enters the ring, not linked:
+ * loading it costs 1.4 MB of RSS (its relocations and symbol tables) in
+ * every gossipd, and most clusters run without -encrypt.  The pointers
+ * take their types from OpenSSL's own declarations.
+ */
+#define WIRE_STR_(x) #x
+#define WIRE_STR(x)  WIRE_STR_(x)
+#define WIRE_LIBCRYPTO "libcrypto.so." WIRE_STR(OPENSSL_SHLIB_VERSION)
+
+static struct {
+	int	 state;	/* 0 not tried, 1 open, -1 failed */
+	__typeof__(&EVP_CIPHER_CTX_new)	ctx_new;
+	__typeof__(&EVP_CIPHER_CTX_free)	ctx_free;
+	__typeof__(&EVP_CIPHER_CTX_ctrl)	ctx_ctrl;
+	__typeof__(&EVP_CipherInit_ex)		init;
+	__typeof__(&EVP_CipherUpdate)		update;
+	__typeof__(&EVP_CipherFinal_ex)		final;
+	__typeof__(&EVP_aes_128_gcm)		aes[3];
+} ossl;
+
+int
+wire_crypto_open(void)
+{
+	static const char *names[] = { "EVP_CIPHER_CTX_new",
+		"EVP_CIPHER_CTX_free", "EVP_CIPHER_CTX_ctrl",
+		"EVP_CipherInit_ex", "EVP_CipherUpdate", "EVP_CipherFinal_ex",
+		"EVP_aes_128_gcm", "EVP_aes_192_gcm", "EVP_aes_256_gcm" };
+	void *sym[sizeof(names) / sizeof(names[0])], *h;
+
+	if (ossl.state != 0)
+		return ossl.state > 0 ? 0 : WIRE_ENOCRYPTO;
+	ossl.state = -1;
+	if ((h = dlopen(WIRE_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return WIRE_ENOCRYPTO;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((sym[i] = dlsym(h, names[i])) == NULL)
+			return WIRE_ENOCRYPTO;	/* h stays open: harmless */
+	ossl.ctx_new = sym[0];
+	ossl.ctx_free = sym[1];
+	ossl.ctx_ctrl = sym[2];
+	ossl.init = sym[3];
+	ossl.update = sym[4];
+	ossl.final = sym[5];
+	for (int i = 0; i < 3; i++)
+		ossl.aes[i] = sym[6 + i];
+	ossl.state = 1;
+	return 0;
+}
+
+void
+wire_random(void *p, size_t n)
+{
+	uint8_t *b = p;
+	ssize_t  r;
+
+	while (n > 0) {
+		if ((r = getrandom(b, n, 0)) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			abort();	/* Linux >= 3.17 cannot fail here */
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
 static const EVP_CIPHER *
 gcm_cipher(int klen)
 {
-	return klen == 16 ? EVP_aes_128_gcm() :
-	    klen == 24	  ? EVP_aes_192_gcm() :
-			    EVP_aes_256_gcm();
+	return ossl.aes[klen == 16 ? 0 : klen == 24 ? 1 : 2]();
 }
 
 /* seal (enc=1) or open: out gets n bytes; tag is 16 bytes in or out */
@@ -1007,25 +1074,27 @@ gcm(int enc, const uint8_t *key, int klen, const uint8_t *nonce,
 	EVP_CIPHER_CTX *c;
 	int             l, ok = 0;
 
-	if (n > INT32_MAX || (c = EVP_CIPHER_CTX_new()) == NULL)
+	if (wire_crypto_open() != 0)
+		return WIRE_ECRYPT;
+	if (n > INT32_MAX || (c = ossl.ctx_new()) == NULL)
 		return WIRE_ENOMEM;
-	if (EVP_CipherInit_ex(c, gcm_cipher(klen), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1)
+	if (ossl.init(c, gcm_cipher(klen), NULL, NULL, NULL, enc) != 1 ||
+	    ossl.ctx_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    ossl.init(c, NULL, NULL, key, nonce, enc) != 1)
 		goto out;
-	if (aadlen && EVP_CipherUpdate(c, NULL, &l, aad, (int)aadlen) != 1)
+	if (aadlen && ossl.update(c, NULL, &l, aad, (int)aadlen) != 1)
 		goto out;
-	if (n && EVP_CipherUpdate(c, out, &l, in, (int)n) != 1)
+	if (n && ossl.update(c, out, &l, in, (int)n) != 1)
 		goto out;
-	if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1)
+	if (!enc && ossl.ctx_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1)
 		goto out;
-	if (EVP_CipherFinal_ex(c, out + n, &l) != 1)
+	if (ossl.final(c, out + n, &l) != 1)
 		goto out;
-	if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
+	if (enc && ossl.ctx_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
 		goto out;
 	ok = 1;
 out:
-	EVP_CIPHER_CTX_free(c);
+	ossl.ctx_free(c);
 	return ok ? 0 : WIRE_ECRYPT;
 }
 
@@ -1041,8 +1110,7 @@ seal_into(const struct gd_keyring *kr, const uint8_t *aad, size_t aadlen,
 	if (kr->n < 1)
 		return WIRE_ECRYPT;
 	hdr[0] = 1;
-	if (RAND_bytes(hdr + 1, 12) != 1)
-		return WIRE_ECRYPT;
+	wire_random(hdr + 1, 12);
 	wire_buf_put(out, hdr, 13);
 	at = out->len;
 	/* reserve ciphertext + tag */
@@ -1236,25 +1304,75 @@ out:
 	return rc;
 }
 
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t
+wire_b64_enc(char *out, const uint8_t *p, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[o++] = b64_alphabet[v >> 18];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+	}
+	out[o] = 0;
+	return o;
+}
+
+static int
+b64_val(char c)
+{
+	const char *at = c ? strchr(b64_alphabet, c) : NULL;
+
+	return at ? (int)(at - b64_alphabet) : -1;
+}
+
+int
+wire_b64_dec(uint8_t *out, size_t max, const char *s, size_t len)
+{
+	size_t   pad = 0, n, o = 0;
+	uint32_t v = 0;
+
+	if (len % 4)
+		return WIRE_EMALFORMED;
+	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
+		pad++;
+	if ((n = len / 4 * 3 - pad) > max)
+		return WIRE_ETOOBIG;
+	for (size_t i = 0; i < len; i++) {
+		int d = i >= len - pad ? 0 : b64_val(s[i]);
+
+		if (d < 0)
+			return WIRE_EMALFORMED;
+		v = v << 6 | (uint32_t)d;
+		for (int k = 16; i % 4 == 3 && k >= 0 && o < n; k -= 8)
+			out[o++] = (uint8_t)(v >> k);
+	}
+	return (int)n;
+}
+
 int
 wire_keyring_add(struct gd_keyring *kr, const char *b64)
 {
-	uint8_t tmp[64];
-	size_t  l = strlen(b64);
-	int     n, pad = 0;
+	uint8_t tmp[48];
+	int     n;
 
-	if (kr->n >= GD_KEYS_MAX || l == 0 || l > 44 || l % 4)
+	if (kr->n >= GD_KEYS_MAX)
 		return WIRE_EMALFORMED;
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)b64, (int)l);
-	if (n < 0)
-		return WIRE_EMALFORMED;
-	while (l > 0 && b64[l - 1] == '=') {
-		pad++;
-		l--;
-	}
-	n -= pad;
+	n = wire_b64_dec(tmp, sizeof(tmp), b64, strlen(b64));
 	if (n != 16 && n != 24 && n != 32)
 		return WIRE_EMALFORMED;
+	if (wire_crypto_open() != 0)
+		return WIRE_ENOCRYPTO;
 	memcpy(kr->key[kr->n], tmp, (size_t)n);
 	kr->klen[kr->n++] = (uint8_t)n;
 	return 0;
@@ -1584,7 +1702,7 @@ wire_enc_key_response(struct gd_buf *b, const struct gd_keyring *kr, bool list,
 	if (list && kr->n) {
 		msgpack_pack_array(&pk, (size_t)kr->n);
 		for (int i = 0; i < kr->n; i++) {
-			EVP_EncodeBlock((unsigned char *)k64, kr->key[i], kr->klen[i]);
+			wire_b64_enc(k64, kr->key[i], kr->klen[i]);
 			pk_str(&pk, k64);
 		}
 	} else {
@@ -1593,7 +1711,7 @@ wire_enc_key_response(struct gd_buf *b, const struct gd_keyring *kr, bool list,
 	pk_kv_str(&pk, "Message", msg);
 	k64[0] = 0;
 	if (list && kr->n)
-		EVP_EncodeBlock((unsigned char *)k64, kr->key[0], kr->klen[0]);
+		wire_b64_enc(k64, kr->key[0], kr->klen[0]);
 	pk_kv_str(&pk, "PrimaryKey", k64);
 	pk_kv_bool(&pk, "Result", result);
 	return b->err;

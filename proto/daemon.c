@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,13 @@ daemon_setup(struct daemon *d, const struct daemon_ops *ops,
 	const char             *rundir = NULL;
 	int                     level = LOG_INFO, rv;
 
+	/*
+	 * One malloc arena for every thread.  glibc gives each thread that
+	 * allocates its own (nng's dozen threads do), each a mapping with
+	 * touched pages of its own; our daemons do their work on one thread,
+	 * so the arenas buy no concurrency.  Before bus_open() starts nng.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	memset(d, 0, sizeof(*d));
 	d->ops = ops;
 	d->loop = loop;
@@ -231,6 +239,9 @@ daemon_ready(struct daemon *d)
 	        &env) != 0)
 		log_warnx("the supervisor did not take ctl.ready");
 	proto_buf_free(&buf);
+	/* Start-up (config parsing, first bus calls) leaves free heap pages
+	 * resident; give them back once. */
+	malloc_trim(0);
 }
 
 int
@@ -242,8 +253,13 @@ daemon_main(const struct daemon_ops *ops, int argc, char **argv)
 
 	if ((loop = loop_new()) == NULL)
 		return 1;
-	if (daemon_setup(&d, ops, loop, argc, argv) != 0)
+	if (daemon_setup(&d, ops, loop, argc, argv) != 0) {
+		/* ops->init refused (a port taken...): the exit is clean */
+		bus_close(d.bus);
+		config_free(&d.cfg);
+		loop_free(loop);
 		return 1;
+	}
 	bus_attach(d.bus, d.loop);
 	loop_on_signal(d.loop, SIGTERM, daemon_on_signal, &d);
 	loop_on_signal(d.loop, SIGINT, daemon_on_signal, &d);

@@ -2,7 +2,8 @@
 gossipd against a stock Debian `serf agent`: the proof that tribune's gossip
 is memberlist/serf's protocol and not a private one.
 
-Each process gets its own loopback address (127.0.2.x, a range the other suites leave alone) and port 7946.
+Each process gets its own loopback address ($TRIBUNE_TEST_NET.x, 127.0.2.x by
+default, a range the other suites leave alone) and port 7946.
 tribune's side runs tribune-gossipd standalone with its control socket
 (-ctl), which answers `members`, `events`, `event NAME PAYLOAD`, `leave`...
 The last tests run whole `tribune agent`s and talk to them over HTTP and the
@@ -27,6 +28,8 @@ BUILD = os.environ.get("TRIBUNE_BUILD", os.path.join(os.getcwd(), "build"))
 GOSSIPD = os.path.join(BUILD, "libexec", "tribune-gossipd")
 TRIBUNE = os.path.join(BUILD, "bin", "tribune")
 SERF = shutil.which("serf") or "/usr/bin/serf"
+# the /24 of this run's addresses (see conftest.py)
+N = os.environ.get("TRIBUNE_TEST_NET", "127.0.2")
 KEY = "8olOmRMU+8t3t0L+tkxyZ5W3J0RkGZ5eD7NjbypW9bo="
 KEY2 = "T9jZ+8cTHUWtqVQ5GEm1qbe0cnVzNKsyXUHBx0PwuIw="
 
@@ -190,10 +193,10 @@ def all_alive(view, names):
 
 
 def test_join_both_ways_and_tags(cluster):
-    s1 = cluster.serf("s1", "127.0.2.21")
-    t1 = cluster.tribune("t1", "127.0.2.22", join="127.0.2.21")  # tribune -> serf
-    t2 = cluster.tribune("t2", "127.0.2.23")
-    assert s1.run("join", "127.0.2.23:7946").returncode == 0      # serf -> tribune
+    s1 = cluster.serf("s1", N + ".21")
+    t1 = cluster.tribune("t1", N + ".22", join=N + ".21")  # tribune -> serf
+    t2 = cluster.tribune("t2", N + ".23")
+    assert s1.run("join", N + ".23:7946").returncode == 0      # serf -> tribune
     names = ["s1", "t1", "t2"]
     for v in (s1, t1, t2):
         assert wait_for(lambda: all_alive(v, names)), (v.name, v.members())
@@ -210,10 +213,10 @@ def test_join_both_ways_and_tags(cluster):
 
 
 def test_kill9_detected_both_ways(cluster):
-    s1 = cluster.serf("s1", "127.0.2.31")
-    s2 = cluster.serf("s2", "127.0.2.32", join="127.0.2.31")
-    t1 = cluster.tribune("t1", "127.0.2.33", join="127.0.2.31")
-    t2 = cluster.tribune("t2", "127.0.2.34", join="127.0.2.31")
+    s1 = cluster.serf("s1", N + ".31")
+    s2 = cluster.serf("s2", N + ".32", join=N + ".31")
+    t1 = cluster.tribune("t1", N + ".33", join=N + ".31")
+    t2 = cluster.tribune("t2", N + ".34", join=N + ".31")
     names = ["s1", "s2", "t1", "t2"]
     for v in (s1, s2, t1, t2):
         assert wait_for(lambda: all_alive(v, names)), (v.name, v.members())
@@ -226,10 +229,10 @@ def test_kill9_detected_both_ways(cluster):
 
 
 def test_graceful_leave_both_ways(cluster):
-    s1 = cluster.serf("s1", "127.0.2.41")
-    s2 = cluster.serf("s2", "127.0.2.42", join="127.0.2.41")
-    t1 = cluster.tribune("t1", "127.0.2.43", join="127.0.2.41")
-    t2 = cluster.tribune("t2", "127.0.2.44", join="127.0.2.41")
+    s1 = cluster.serf("s1", N + ".41")
+    s2 = cluster.serf("s2", N + ".42", join=N + ".41")
+    t1 = cluster.tribune("t1", N + ".43", join=N + ".41")
+    t2 = cluster.tribune("t2", N + ".44", join=N + ".41")
     names = ["s1", "s2", "t1", "t2"]
     for v in (s1, t1):
         assert wait_for(lambda: all_alive(v, names))
@@ -247,9 +250,9 @@ def test_user_events_both_ways(cluster, tmp_path):
     script = tmp_path / "handler.sh"
     script.write_text('#!/bin/sh\necho "$SERF_USER_EVENT $(cat)" >> %s\n' % out)
     script.chmod(0o755)
-    s1 = cluster.serf("s1", "127.0.2.51", handler="user=" + str(script))
-    t1 = cluster.tribune("t1", "127.0.2.52", join="127.0.2.51")
-    t2 = cluster.tribune("t2", "127.0.2.53", join="127.0.2.51")
+    s1 = cluster.serf("s1", N + ".51", handler="user=" + str(script))
+    t1 = cluster.tribune("t1", N + ".52", join=N + ".51")
+    t2 = cluster.tribune("t2", N + ".53", join=N + ".51")
     for v in (s1, t1, t2):
         assert wait_for(lambda: all_alive(v, ["s1", "t1", "t2"]))
     assert s1.run("event", "-coalesce=false", "deploy", "v42").returncode == 0
@@ -267,24 +270,24 @@ def test_user_events_both_ways(cluster, tmp_path):
 
 
 def test_encryption_and_wrong_key(cluster):
-    s1 = cluster.serf("s1", "127.0.2.61", key=KEY)
-    t1 = cluster.tribune("t1", "127.0.2.62", key=KEY, join="127.0.2.61")
+    s1 = cluster.serf("s1", N + ".61", key=KEY)
+    t1 = cluster.tribune("t1", N + ".62", key=KEY, join=N + ".61")
     assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
     assert wait_for(lambda: all_alive(t1, ["s1", "t1"]))
     assert s1.run("event", "secret", "x").returncode == 0
     assert wait_for(lambda: [e for e in t1.events() if e["name"] == "secret"])
-    t2 = cluster.tribune("t2", "127.0.2.63", key=KEY2, join="127.0.2.61")
-    t3 = cluster.tribune("t3", "127.0.2.64", join="127.0.2.61")  # plaintext
+    t2 = cluster.tribune("t2", N + ".63", key=KEY2, join=N + ".61")
+    t3 = cluster.tribune("t3", N + ".64", join=N + ".61")  # plaintext
     time.sleep(3)
     assert "t2" not in s1.members() and "t3" not in s1.members()
     assert "s1" not in t2.members() and "s1" not in t3.members()
     assert all_alive(s1, ["s1", "t1"])
     # serf joining a tribune agent with another key fails too
-    assert s1.run("join", "127.0.2.63:7946").returncode != 0
+    assert s1.run("join", N + ".63:7946").returncode != 0
 
 
 def test_five_tribune_one_killed_with_loss(cluster):
-    ips = ["127.0.2.7%d" % i for i in range(1, 6)]
+    ips = [N + ".7%d" % i for i in range(1, 6)]
     ts = [cluster.tribune("n%d" % i, ip, join=ips[0] if i else None, drop=5)
           for i, ip in enumerate(ips)]
     names = [t.name for t in ts]
@@ -308,12 +311,12 @@ def test_five_tribune_one_killed_with_loss(cluster):
 
 
 def test_restart_rejoins_from_snapshot(cluster):
-    s1 = cluster.serf("s1", "127.0.2.81")
-    t1 = cluster.tribune("t1", "127.0.2.82", join="127.0.2.81", data=True)
+    s1 = cluster.serf("s1", N + ".81")
+    t1 = cluster.tribune("t1", N + ".82", join=N + ".81", data=True)
     assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
     t1.p.send_signal(signal.SIGKILL)
     assert wait_for(lambda: s1.status("t1") == "failed", 30)
-    t1b = cluster.tribune("t1", "127.0.2.82", data=True)  # no -join
+    t1b = cluster.tribune("t1", N + ".82", data=True)  # no -join
     assert wait_for(lambda: s1.status("t1") == "alive", 15)
     assert wait_for(lambda: t1b.status("s1") == "alive")
 
@@ -329,13 +332,13 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     """A whole `tribune agent` (supervisor + gossipd) and serf."""
     if not os.path.exists(TRIBUNE):
         pytest.skip("no tribune binary")
-    s1 = cluster.serf("s1", "127.0.2.91")
+    s1 = cluster.serf("s1", N + ".91")
     data = tmp_path / "a1"
     log = open(tmp_path / "a1.log", "w")
     p = subprocess.Popen([TRIBUNE, "agent", "-node", "a1", "-bind",
-                          "127.0.2.92", "-client", "127.0.2.92",
+                          N + ".92", "-client", N + ".92",
                           "-serf-lan-port", "7946", "-data-dir", str(data),
-                          "-join", "127.0.2.91"],
+                          "-join", N + ".91"],
                          stdout=log, stderr=subprocess.STDOUT,
                          start_new_session=True)
     cluster.procs.append(p)
@@ -344,7 +347,7 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     assert s1.members()["a1"]["tags"]["role"] == "node"
     def members():
         try:
-            return http("127.0.2.92:8500", "/v1/agent/members")
+            return http(N + ".92:8500", "/v1/agent/members")
         except Exception:  # httpd may still be starting
             return None
     got = wait_for(members, 15)
@@ -356,7 +359,7 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
     assert s1.run("event", "-coalesce=false", "ping", "pong").returncode == 0
 
     def got_event():
-        _, b = http("127.0.2.92:8500", "/v1/event/list")
+        _, b = http(N + ".92:8500", "/v1/event/list")
         return [e for e in json.loads(b) if e["Name"] == "ping"]
     ev = wait_for(got_event)
     assert ev and base64.b64decode(ev[0]["Payload"]) == b"pong"
@@ -365,8 +368,8 @@ def test_tribune_agent_with_serf(cluster, tmp_path):
 
 
 def test_key_rotation_and_query(cluster):
-    s1 = cluster.serf("s1", "127.0.2.101", key=KEY)
-    t1 = cluster.tribune("t1", "127.0.2.102", key=KEY, join="127.0.2.101",
+    s1 = cluster.serf("s1", N + ".101", key=KEY)
+    t1 = cluster.tribune("t1", N + ".102", key=KEY, join=N + ".101",
                          data=True)
     assert wait_for(lambda: all_alive(s1, ["s1", "t1"]))
     r = s1.run("keys", "-list")
@@ -384,7 +387,7 @@ def test_key_rotation_and_query(cluster):
     # speaks the new key (the keyring file wins, as in Consul)
     t1.p.send_signal(signal.SIGKILL)
     t1.p.wait()
-    t1 = cluster.tribune("t1", "127.0.2.102", key=KEY, data=True)
+    t1 = cluster.tribune("t1", N + ".102", key=KEY, data=True)
     assert wait_for(lambda: t1.status("s1") == "alive", 15), t1.members()
     assert wait_for(lambda: s1.status("t1") == "alive", 15)
 
@@ -431,13 +434,13 @@ def test_agents_and_serf(cluster, tmp_path):
     script = tmp_path / "handler.sh"
     script.write_text('#!/bin/sh\necho "$SERF_USER_EVENT" >> %s\n' % out)
     script.chmod(0o755)
-    s1 = cluster.serf("s1", "127.0.2.111", key=KEY,
+    s1 = cluster.serf("s1", N + ".111", key=KEY,
                       handler="user=" + str(script))
-    a1 = Agent(cluster, str(tmp_path), "a1", "127.0.2.112", "-encrypt", KEY,
-               "-join", "127.0.2.111")
-    a2 = Agent(cluster, str(tmp_path), "a2", "127.0.2.113", "-encrypt", KEY)
+    a1 = Agent(cluster, str(tmp_path), "a1", N + ".112", "-encrypt", KEY,
+               "-join", N + ".111")
+    a2 = Agent(cluster, str(tmp_path), "a2", N + ".113", "-encrypt", KEY)
     # serf joins the second agent (serf -> tribune)
-    assert s1.run("join", "127.0.2.113:7946").returncode == 0
+    assert s1.run("join", N + ".113:7946").returncode == 0
     names = ["s1", "a1", "a2"]
     assert wait_for(lambda: all(s1.status(n) == "alive" for n in names), 20)
     for a in (a1, a2):
@@ -484,17 +487,17 @@ def test_agent_retry_join_and_cli_join(cluster, tmp_path):
     """-retry-join keeps trying until serf is there; `tribune join` works."""
     if not os.path.exists(TRIBUNE):
         pytest.skip("no tribune binary")
-    a1 = Agent(cluster, str(tmp_path), "a1", "127.0.2.121", "-retry-join",
-               "127.0.2.122", "-retry-interval", "1s")
+    a1 = Agent(cluster, str(tmp_path), "a1", N + ".121", "-retry-join",
+               N + ".122", "-retry-interval", "1s")
     time.sleep(2)
-    s1 = cluster.serf("s1", "127.0.2.122")
+    s1 = cluster.serf("s1", N + ".122")
     assert wait_for(lambda: s1.status("a1") == "alive", 15)
-    s2 = cluster.serf("s2", "127.0.2.123")
-    r = a1.cli("join", "127.0.2.123")
+    s2 = cluster.serf("s2", N + ".123")
+    r = a1.cli("join", N + ".123")
     assert r.returncode == 0, r.stdout + r.stderr
     assert wait_for(lambda: s2.status("a1") == "alive", 10)
     assert wait_for(lambda: a1.status("s2") == "alive", 10)
-    r = a1.cli("join", "127.0.2.124")  # nobody there
+    r = a1.cli("join", N + ".124")  # nobody there
     assert r.returncode != 0
     r = a1.cli("leave")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -505,13 +508,13 @@ def test_join_by_host_name(cluster):
     """`-join node1` as in the tutorials: names are resolved."""
     # serf on 127.0.0.1 with an unusual port, reached as "localhost"
     args = [SERF, "agent", "-node", "s1", "-bind", "127.0.0.1:17946",
-            "-rpc-addr", "127.0.2.131:7373"]
+            "-rpc-addr", N + ".131:7373"]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     cluster.procs.append(p)
-    s1 = SerfNode(cluster, p, "127.0.2.131:7373", "s1")
+    s1 = SerfNode(cluster, p, N + ".131:7373", "s1")
     assert wait_for(lambda: cluster.serf_members(s1.rpc) is not None)
-    t1 = cluster.tribune("t1", "127.0.2.132", join="localhost:17946")
+    t1 = cluster.tribune("t1", N + ".132", join="localhost:17946")
     assert wait_for(lambda: s1.status("t1") == "alive")
     assert t1.status("s1") == "alive"
     assert t1.ctl("join no-such-host.invalid").startswith("error")
@@ -521,11 +524,11 @@ def test_ipv6(cluster):
     if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
         pytest.skip("no IPv6")
     args = [SERF, "agent", "-node", "s1", "-bind", "[::1]:17951",
-            "-rpc-addr", "127.0.2.141:7373"]
+            "-rpc-addr", N + ".141:7373"]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     cluster.procs.append(p)
-    s1 = SerfNode(cluster, p, "127.0.2.141:7373", "s1")
+    s1 = SerfNode(cluster, p, N + ".141:7373", "s1")
     assert wait_for(lambda: cluster.serf_members(s1.rpc) is not None)
     sock = os.path.join(cluster.tmp, "t6.sock")
     t = subprocess.Popen([GOSSIPD, "-node", "t6", "-bind", "::1",
