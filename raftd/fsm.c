@@ -10,6 +10,13 @@
  *        op = [verb, key, value (bin or nil), flags, index, session (str or nil)]
  *        single = true: the KV endpoint (one op; a refused cas/lock is the
  *        answer `false`); false: /v1/txn (all ops or none, 409 with Errors)
+ *   [FSM_KV_BATCH, now_ms, [op, ...]]
+ *        KV endpoint writes that httpd sent together (raft.kv_batch): each
+ *        op runs as a `single` FSM_KVS would, in order, with its own result
+ *        (fsm_result.ops); one op's refusal or error leaves the others be.
+ *        A refused or failed op writes nothing (kvs.c checks before it
+ *        writes), so the entry needs no per-op rollback; only a failure of
+ *        the store itself fails the whole entry, as for any command.
  *   [FSM_SESSION_CREATE, now_ms, id, name, node, lock_delay_ns, behavior,
  *        ttl, [node_check, ...], [service_check, ...]]
  *   [FSM_SESSION_DESTROY, now_ms, id]
@@ -69,6 +76,9 @@ fsm_init(struct fsm *f, struct store *s, fsm_changes_cb cb, void *arg)
 static void
 fsm_result_reset(struct fsm_result *r)
 {
+	for (size_t i = 0; i < r->nops; i++)
+		fsm_result_reset(&r->ops[i]);
+	free(r->ops);
 	free(r->error);
 	free(r->json);
 	memset(r, 0, sizeof(*r));
@@ -102,6 +112,27 @@ pk_strs(msgpack_packer *pk, char **v, size_t n)
 		pk_str(pk, v[i]);
 }
 
+static void
+pk_ops(msgpack_packer *pk, const struct fsm_cmd *cmd)
+{
+	msgpack_pack_array(pk, cmd->nops);
+	for (size_t i = 0; i < cmd->nops; i++) {
+		const struct fsm_kvop *op = &cmd->ops[i];
+		msgpack_pack_array(pk, 6);
+		msgpack_pack_int(pk, op->verb);
+		pk_str(pk, op->key ? op->key : "");
+		if (op->value == NULL) {
+			msgpack_pack_nil(pk);
+		} else {
+			msgpack_pack_bin(pk, op->value_len);
+			msgpack_pack_bin_body(pk, op->value, op->value_len);
+		}
+		msgpack_pack_uint64(pk, op->flags);
+		msgpack_pack_uint64(pk, op->index);
+		pk_str(pk, op->session);
+	}
+}
+
 int
 fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 {
@@ -124,22 +155,13 @@ fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 			msgpack_pack_true(&pk);
 		else
 			msgpack_pack_false(&pk);
-		msgpack_pack_array(&pk, cmd->nops);
-		for (size_t i = 0; i < cmd->nops; i++) {
-			const struct fsm_kvop *op = &cmd->ops[i];
-			msgpack_pack_array(&pk, 6);
-			msgpack_pack_int(&pk, op->verb);
-			pk_str(&pk, op->key ? op->key : "");
-			if (op->value == NULL) {
-				msgpack_pack_nil(&pk);
-			} else {
-				msgpack_pack_bin(&pk, op->value_len);
-				msgpack_pack_bin_body(&pk, op->value, op->value_len);
-			}
-			msgpack_pack_uint64(&pk, op->flags);
-			msgpack_pack_uint64(&pk, op->index);
-			pk_str(&pk, op->session);
-		}
+		pk_ops(&pk, cmd);
+		break;
+	case FSM_KV_BATCH:
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		pk_ops(&pk, cmd);
 		break;
 	case FSM_SESSION_CREATE:
 		msgpack_pack_array(&pk, 10);
@@ -242,6 +264,43 @@ fsm_cmd_free(struct fsm_cmd *cmd)
 	memset(cmd, 0, sizeof(*cmd));
 }
 
+/* The [op, ...] array of FSM_KVS and FSM_KV_BATCH. */
+static int
+up_ops(const msgpack_object *ops, struct fsm_cmd *cmd)
+{
+	int rc;
+
+	if (ops->type != MSGPACK_OBJECT_ARRAY)
+		return EINVAL;
+	cmd->ops = calloc(ops->via.array.size + 1, sizeof(*cmd->ops));
+	if (cmd->ops == NULL)
+		return ENOMEM;
+	for (uint32_t i = 0; i < ops->via.array.size; i++) {
+		const msgpack_object *o = &ops->via.array.ptr[i];
+		struct fsm_kvop *op = &cmd->ops[i];
+		cmd->nops = i + 1;
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 6)
+			return EINVAL;
+		const msgpack_object *f = o->via.array.ptr;
+		if ((rc = up_int(&f[0], &op->verb)) || op->verb >= KV_NVERBS ||
+		    (rc = up_str(&f[1], &op->key, false)))
+			return rc ? rc : EINVAL;
+		if (f[2].type == MSGPACK_OBJECT_BIN) {
+			op->value_len = f[2].via.bin.size;
+			op->value = malloc(op->value_len ? op->value_len : 1);
+			if (op->value == NULL)
+				return ENOMEM;
+			memcpy(op->value, f[2].via.bin.ptr, op->value_len);
+		} else if (f[2].type != MSGPACK_OBJECT_NIL) {
+			return EINVAL;
+		}
+		if ((rc = up_u64(&f[3], &op->flags)) || (rc = up_u64(&f[4], &op->index)) ||
+		    (rc = up_str(&f[5], &op->session, true)))
+			return rc;
+	}
+	return 0;
+}
+
 static int
 fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 {
@@ -259,40 +318,15 @@ fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 	switch (cmd->type) {
 	case FSM_NOOP:
 		return n == 2 ? 0 : EINVAL;
-	case FSM_KVS: {
-		const msgpack_object *ops;
-		if (n != 4 || a[2].type != MSGPACK_OBJECT_BOOLEAN || a[3].type != MSGPACK_OBJECT_ARRAY)
+	case FSM_KVS:
+		if (n != 4 || a[2].type != MSGPACK_OBJECT_BOOLEAN)
 			return EINVAL;
 		cmd->single = a[2].via.boolean;
-		ops = &a[3];
-		cmd->ops = calloc(ops->via.array.size + 1, sizeof(*cmd->ops));
-		if (cmd->ops == NULL)
-			return ENOMEM;
-		for (uint32_t i = 0; i < ops->via.array.size; i++) {
-			const msgpack_object *o = &ops->via.array.ptr[i];
-			struct fsm_kvop *op = &cmd->ops[i];
-			cmd->nops = i + 1;
-			if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 6)
-				return EINVAL;
-			const msgpack_object *f = o->via.array.ptr;
-			if ((rc = up_int(&f[0], &op->verb)) || op->verb >= KV_NVERBS ||
-			    (rc = up_str(&f[1], &op->key, false)))
-				return rc ? rc : EINVAL;
-			if (f[2].type == MSGPACK_OBJECT_BIN) {
-				op->value_len = f[2].via.bin.size;
-				op->value = malloc(op->value_len ? op->value_len : 1);
-				if (op->value == NULL)
-					return ENOMEM;
-				memcpy(op->value, f[2].via.bin.ptr, op->value_len);
-			} else if (f[2].type != MSGPACK_OBJECT_NIL) {
-				return EINVAL;
-			}
-			if ((rc = up_u64(&f[3], &op->flags)) || (rc = up_u64(&f[4], &op->index)) ||
-			    (rc = up_str(&f[5], &op->session, true)))
-				return rc;
-		}
-		return 0;
-	}
+		return up_ops(&a[3], cmd);
+	case FSM_KV_BATCH:
+		if (n != 3)
+			return EINVAL;
+		return up_ops(&a[2], cmd);
 	case FSM_SESSION_CREATE:
 		if (n != 10)
 			return EINVAL;
@@ -428,6 +462,28 @@ fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd)
 
 /* --- apply ----------------------------------------------------------------- */
 
+/* FSM_KV_BATCH: each op as the KV endpoint's lone op, each its own result. */
+static int
+fsm_apply_batch(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res)
+{
+	int rc;
+
+	if (cmd->nops == 0)
+		return 0;
+	if ((res->ops = calloc(cmd->nops, sizeof(*res->ops))) == NULL)
+		return ENOMEM;
+	res->nops = cmd->nops;
+	for (size_t i = 0; i < cmd->nops; i++) {
+		struct fsm_cmd one = { .type = FSM_KVS, .now_ms = cmd->now_ms, .single = true,
+			.ops = &cmd->ops[i], .nops = 1 };
+
+		res->ops[i].index = t->index;
+		if ((rc = txn_run(t, &one, &res->ops[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res)
 {
@@ -439,6 +495,8 @@ fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result 
 		return 0;
 	case FSM_KVS:
 		return txn_run(t, cmd, res);
+	case FSM_KV_BATCH:
+		return fsm_apply_batch(t, cmd, res);
 	case FSM_SESSION_CREATE:
 		if (session_get(t, cmd->sess.id, &old) == 0) {
 			session_row_free(&old);

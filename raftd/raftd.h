@@ -44,6 +44,7 @@ enum fsm_cmd_type {
 	FSM_SESSION_DESTROY = 3, /* destroy, and TTL expiry decided by the leader */
 	FSM_CATALOG_REGISTER = 4,   /* body = canonical register JSON (catalog.c) */
 	FSM_CATALOG_DEREGISTER = 5, /* body = canonical deregister JSON */
+	FSM_KV_BATCH = 6,        /* KV endpoint writes batched by httpd: each op alone */
 };
 
 enum fsm_kv_verb {
@@ -78,6 +79,8 @@ struct fsm_result {
 	int      status;   /* HTTP-like: 200, 409 (txn rolled back), 500 */
 	char    *error;    /* for 500: "invalid session \"..\"" */
 	char    *json;     /* txn: {"Results":..,"Errors":..} */
+	struct fsm_result *ops; /* FSM_KV_BATCH: one result per op, in order */
+	size_t   nops;
 };
 
 /* Called after every applied entry with its committed txn (changes). */
