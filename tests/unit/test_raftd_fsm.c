@@ -157,6 +157,71 @@ test_apply_skip_and_txn(void **state)
 	store_close(&s);
 }
 
+/*
+ * FSM_KV_BATCH: each op answers as the KV endpoint's lone op would, in
+ * order, and a refused or failed op changes nothing and stops nothing.
+ */
+static void
+test_apply_batch(void **state)
+{
+	const char *sid = "22222222-2222-4222-8222-222222222222";
+	struct fsm_kvop ops[] = {
+		{ .verb = KV_SET, .key = "b/1", .value = (uint8_t *)"one", .value_len = 3 },
+		{ .verb = KV_CAS, .key = "b/2", .value = (uint8_t *)"two", .value_len = 3 },  /* cas=0, new: ok */
+		{ .verb = KV_CAS, .key = "b/1", .value = (uint8_t *)"no", .value_len = 2 },   /* cas=0, exists: false */
+		{ .verb = KV_CAS, .key = "b/1", .value = (uint8_t *)"no", .value_len = 2, .index = 99 },
+		{ .verb = KV_LOCK, .key = "b/l", .value = (uint8_t *)"x", .value_len = 1,
+		  .session = (char *)(uintptr_t)sid },                                      /* no such session */
+		{ .verb = KV_SET, .key = "b/3", .value = (uint8_t *)"three", .value_len = 5 },
+		{ .verb = KV_DELETE_CAS, .key = "b/2", .index = 1 },                         /* stale: false */
+		{ .verb = KV_DELETE, .key = "b/3" },
+	};
+	struct fsm_cmd cmd = { .type = FSM_KV_BATCH, .now_ms = 5, .ops = ops, .nops = 8 }, out;
+	const bool want_ok[] = { true, true, false, false, false, true, false, true };
+	const int want_status[] = { 200, 200, 200, 200, 500, 200, 200, 200 };
+	struct store s;
+	struct fsm f;
+	struct store_txn t;
+	struct store_kv row;
+	uint8_t *buf;
+	size_t len;
+	(void)state;
+
+	assert_int_equal(fsm_encode(&cmd, &buf, &len), 0);
+	assert_int_equal(fsm_decode(buf, len, &out), 0);
+	assert_int_equal(out.type, FSM_KV_BATCH);
+	assert_int_equal(out.nops, 8);
+	assert_int_equal(out.ops[3].index, 99);
+	assert_string_equal(out.ops[4].session, sid);
+	fsm_cmd_free(&out);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_not_equal(fsm_decode(buf, cut, &out), 0);
+
+	open_store(&s, "batch");
+	fsm_init(&f, &s, NULL, NULL);
+	assert_int_equal(fsm_apply(&f, 10, buf, len), 0);
+	free(buf);
+	assert_int_equal(f.result.status, 200);
+	assert_int_equal(f.result.nops, 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(f.result.ops[i].ok, want_ok[i]);
+		assert_int_equal(f.result.ops[i].status, want_status[i]);
+		assert_int_equal(f.result.ops[i].index, 10);
+	}
+	assert_string_equal(f.result.ops[4].error, "invalid session \"22222222-2222-4222-8222-222222222222\"");
+	assert_int_equal(store_begin(&s, &t, false, 0), 0);
+	assert_int_equal(kvs_get(&t, "b/1", 3, &row), 0);
+	assert_memory_equal(row.value, "one", 3);
+	assert_int_equal(kvs_get(&t, "b/2", 3, &row), 0);
+	assert_int_equal(row.modify_index, 10);
+	assert_int_equal(kvs_get(&t, "b/l", 3, &row), MDB_NOTFOUND);
+	assert_int_equal(kvs_get(&t, "b/3", 3, &row), MDB_NOTFOUND);
+	assert_int_equal(store_meta_u64(&t, "applied"), 10);
+	store_txn_free(&t);
+	fsm_fini(&f);
+	store_close(&s);
+}
+
 static void
 test_session_request(void **state)
 {
@@ -400,6 +465,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_roundtrip),
 		cmocka_unit_test_setup_teardown(test_apply_skip_and_txn, mkdir_tmp, rm_tmp),
+		cmocka_unit_test_setup_teardown(test_apply_batch, mkdir_tmp, rm_tmp),
 		cmocka_unit_test(test_session_request),
 		cmocka_unit_test_setup_teardown(test_consensus_durable_restart, mkdir_tmp, rm_tmp),
 	};
