@@ -23,7 +23,7 @@ str_eq(const char *a, const char *b)
 static void
 fsm_same(const struct fsm_cmd *a, const struct fsm_cmd *b)
 {
-	if (a->type != b->type || a->now_ms != b->now_ms || a->single != b->single ||
+	if (a->type != b->type || a->now_ms != b->now_ms || a->req != b->req || a->single != b->single ||
 	    a->nops != b->nops || !str_eq(a->body, b->body))
 		abort();
 	for (size_t i = 0; i < a->nops; i++) {

@@ -22,6 +22,9 @@
  *   [FSM_SESSION_DESTROY, now_ms, id]
  *   [FSM_CATALOG_REGISTER, now_ms, json]  [FSM_CATALOG_DEREGISTER, now_ms, json]
  *        json = the canonical request catalog.c made of the HTTP body
+ *   [FSM_REQUEST, now_ms, req, command]
+ *        any command above (not another FSM_REQUEST) proposed for the bus
+ *        call whose request id is req (> 0); see "Request ids" below
  *
  * Everything that depends on time or chance is decided by the leader and
  * written into the command: now_ms (lock-delay), the session id, which
@@ -32,6 +35,27 @@
  * "applied" in it.  libraft replays its log (and restores its snapshot) at
  * every start although LMDB kept the state: entries at or below "applied"
  * are skipped, and so is a snapshot that is not newer than the store.
+ *
+ * Request ids.  nng's req socket resends a pending call when raftd comes
+ * back after a restart, with the same id; raftd's in-memory memory of ids
+ * (bus_req_once) died with it, so a write that was applied but not yet
+ * answered would be applied twice (a second session, a cas that now fails).
+ * So every write proposed for a bus call carries the call's id
+ * (FSM_REQUEST), and apply records the id with the entry's result in the
+ * `requests` table, in the entry's own LMDB txn: the record exists exactly
+ * when the write does.  An entry whose id is already recorded changes
+ * nothing and answers the recorded result (fsm_result.dup), on every
+ * server alike; and server.c looks the id up before proposing, so a resent
+ * call is answered without a Raft round.  Records are
+ *
+ *   key u64 id | value u64 index | [status, ok, error, json, [[status,
+ *   ok, error, json], ...]] (msgpack; error/json str or nil; the list
+ *   holds an FSM_KV_BATCH's per-op results)
+ *
+ * and are forgotten FSM_REQ_KEEP entries later: every FSM_REQ_PRUNE-th
+ * index, apply drops the records older than that (a function of the index
+ * alone, so every server drops the same).  A call is resent within
+ * seconds of a restart or not at all (httpd gives up after 7 s).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,6 +64,9 @@
 #include <msgpack.h>
 
 #include "raftd.h"
+
+#define FSM_REQ_KEEP  65536
+#define FSM_REQ_PRUNE 4096
 
 static const char *fsm_verbs[KV_NVERBS] = {
 	[KV_SET] = "set", [KV_CAS] = "cas", [KV_LOCK] = "lock", [KV_UNLOCK] = "unlock",
@@ -88,6 +115,12 @@ void
 fsm_fini(struct fsm *f)
 {
 	fsm_result_reset(&f->result);
+}
+
+void
+fsm_result_free(struct fsm_result *res)
+{
+	fsm_result_reset(res);
 }
 
 /* --- codec ----------------------------------------------------------------- */
@@ -141,6 +174,12 @@ fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (cmd->req != 0) {
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_int(&pk, FSM_REQUEST);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		msgpack_pack_uint64(&pk, cmd->req);
+	}
 	switch (cmd->type) {
 	case FSM_NOOP:
 		msgpack_pack_array(&pk, 2);
@@ -316,6 +355,18 @@ fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 	if ((rc = up_int(&a[0], &cmd->type)) || (rc = up_u64(&a[1], &cmd->now_ms)))
 		return rc;
 	switch (cmd->type) {
+	case FSM_REQUEST: {
+		uint64_t req;
+		if (n != 4 || (rc = up_u64(&a[2], &req)) || req == 0 ||
+		    a[3].type != MSGPACK_OBJECT_ARRAY || a[3].via.array.size < 1 ||
+		    a[3].via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    a[3].via.array.ptr[0].via.u64 == FSM_REQUEST)
+			return rc ? rc : EINVAL;
+		if ((rc = fsm_decode_obj(&a[3], cmd)) != 0)
+			return rc;
+		cmd->req = req;
+		return 0;
+	}
 	case FSM_NOOP:
 		return n == 2 ? 0 : EINVAL;
 	case FSM_KVS:
@@ -460,6 +511,164 @@ fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd)
 	return rc;
 }
 
+/* --- request ids ------------------------------------------------------------ */
+
+static void
+pk_result(msgpack_packer *pk, const struct fsm_result *r)
+{
+	msgpack_pack_uint64(pk, (uint64_t)r->status);
+	if (r->ok)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	pk_str(pk, r->error);
+	pk_str(pk, r->json);
+}
+
+static int
+up_result(const msgpack_object *o, struct fsm_result *r, uint64_t index)
+{
+	const msgpack_object *f = o->via.array.ptr;
+	int status, rc;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4 ||
+	    f[1].type != MSGPACK_OBJECT_BOOLEAN)
+		return EINVAL;
+	if ((rc = up_int(&f[0], &status)) || (rc = up_str(&f[2], &r->error, true)) ||
+	    (rc = up_str(&f[3], &r->json, true)))
+		return rc;
+	r->status = status;
+	r->ok = f[1].via.boolean;
+	r->index = index;
+	return 0;
+}
+
+/* A record: u64 index | [status, ok, error, json, [[status, ok, error, json], ...]]. */
+static int
+fsm_req_decode(const uint8_t *buf, size_t len, struct fsm_result *res)
+{
+	msgpack_unpacked up;
+	const msgpack_object *a;
+	size_t off = 0;
+	uint64_t index;
+	int rc = EINVAL;
+
+	memset(res, 0, sizeof(*res));
+	if (len < 8 || fsm_mp_check(buf + 8, len - 8) != 0)
+		return EINVAL;
+	index = store_get64(buf);
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, (const char *)buf + 8, len - 8, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 5)
+		goto out;
+	a = up.data.via.array.ptr;
+	if (a[4].type != MSGPACK_OBJECT_ARRAY)
+		goto out;
+	{
+		/* The first four fields are a result of their own. */
+		msgpack_object head = { .type = MSGPACK_OBJECT_ARRAY,
+			.via.array = { .size = 4, .ptr = (msgpack_object *)(uintptr_t)a } };
+		if ((rc = up_result(&head, res, index)) != 0)
+			goto out;
+	}
+	if (a[4].via.array.size > 0) {
+		res->ops = calloc(a[4].via.array.size, sizeof(*res->ops));
+		if (res->ops == NULL) {
+			rc = ENOMEM;
+			goto out;
+		}
+		res->nops = a[4].via.array.size;
+		for (size_t i = 0; i < res->nops; i++)
+			if ((rc = up_result(&a[4].via.array.ptr[i], &res->ops[i], index)) != 0)
+				goto out;
+	}
+	res->dup = true;
+	rc = 0;
+out:
+	msgpack_unpacked_destroy(&up);
+	if (rc != 0)
+		fsm_result_reset(res);
+	return rc;
+}
+
+/* The recorded result of request req into *res (0), or MDB_NOTFOUND. */
+static int
+fsm_req_get(struct store_txn *t, uint64_t req, struct fsm_result *res)
+{
+	uint8_t key[8];
+	MDB_val k = { sizeof(key), key }, v;
+	int rc;
+
+	store_put64(key, req);
+	if ((rc = mdb_get(t->txn, t->s->dbi[STORE_T_REQUESTS], &k, &v)) != 0)
+		return rc;
+	return fsm_req_decode(v.mv_data, v.mv_size, res);
+}
+
+static int
+fsm_req_put(struct store_txn *t, uint64_t req, const struct fsm_result *res)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t key[8], index[8];
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	store_put64(index, t->index);
+	msgpack_sbuffer_write(&sb, (const char *)index, sizeof(index));
+	msgpack_pack_array(&pk, 5);
+	pk_result(&pk, res);
+	msgpack_pack_array(&pk, res->nops);
+	for (size_t i = 0; i < res->nops; i++) {
+		msgpack_pack_array(&pk, 4);
+		pk_result(&pk, &res->ops[i]);
+	}
+	store_put64(key, req);
+	rc = sb.data == NULL ? ENOMEM :
+	    store_put_raw(t, STORE_T_REQUESTS, key, sizeof(key), sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+/* Drops the records of entries more than FSM_REQ_KEEP before t's. */
+static int
+fsm_req_prune(struct store_txn *t)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (t->index <= FSM_REQ_KEEP)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_T_REQUESTS], &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if ((v.mv_size < 8 || store_get64(v.mv_data) + FSM_REQ_KEEP < t->index) &&
+		    (rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+fsm_request_result(struct store *s, uint64_t req, struct fsm_result *res)
+{
+	struct store_txn t;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (req == 0)
+		return MDB_NOTFOUND;
+	if ((rc = store_begin(s, &t, false, 0)) != 0)
+		return rc;
+	rc = fsm_req_get(&t, req, res);
+	store_txn_free(&t);
+	return rc;
+}
+
 /* --- apply ----------------------------------------------------------------- */
 
 /* FSM_KV_BATCH: each op as the KV endpoint's lone op, each its own result. */
@@ -510,6 +719,11 @@ fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result 
 			if ((rc = session_put(t, &ss)) != 0)
 				return rc;
 		}
+		/* The answer names the id, so a resent create gets the same one. */
+		if (asprintf(&res->json, "{\"ID\":\"%s\"}", cmd->sess.id) < 0) {
+			res->json = NULL;
+			return ENOMEM;
+		}
 		res->ok = true;
 		return 0;
 	case FSM_SESSION_DESTROY:
@@ -552,6 +766,16 @@ fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len)
 	}
 	if ((rc = store_begin(f->store, &t, true, index)) != 0)
 		goto out;
+	if (cmd.req != 0 && (rc = fsm_req_get(&t, cmd.req, res)) != MDB_NOTFOUND) {
+		if (rc != 0) {
+			store_txn_free(&t);
+			goto out;
+		}
+		/* Applied before (a call resent after a restart): change nothing,
+		 * answer what it answered then. */
+		f->dups++;
+		goto commit;
+	}
 	rc = fsm_apply_cmd(&t, &cmd, res);
 	if (rc == 0 && res->status != 200) {
 		/* Rolled back (txn errors): keep nothing but the index. */
@@ -562,6 +786,12 @@ fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len)
 		store_txn_free(&t);
 		goto out;
 	}
+	if ((cmd.req != 0 && (rc = fsm_req_put(&t, cmd.req, res)) != 0) ||
+	    (index % FSM_REQ_PRUNE == 0 && (rc = fsm_req_prune(&t)) != 0)) {
+		store_txn_free(&t);
+		goto out;
+	}
+commit:
 	if ((rc = store_commit(&t)) != 0) {
 		store_txn_free(&t);
 		goto out;

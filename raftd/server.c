@@ -453,11 +453,13 @@ write_done(void *arg, int status, const struct fsm_result *res)
 			server_ttl_drop(r, w->session_id);
 		break;
 	case PROTO_RAFT_SESSION_CREATE:
-		if (rp.status == 200) {
+		/* The applied entry names the id (a resent create: the first's). */
+		if (rp.status == 200 && rp.json == NULL) {
 			snprintf(json, sizeof(json), "{\"ID\":\"%s\"}", w->session_id);
 			rp.json = json;
-			server_ttl_set(r, w->session_id, w->ttl);
 		}
+		if (rp.status == 200 && !res->dup)
+			server_ttl_set(r, w->session_id, w->ttl);
 		break;
 	default:
 		break;
@@ -466,6 +468,26 @@ write_done(void *arg, int status, const struct fsm_result *res)
 out:
 	free(w->ttl);
 	free(w);
+}
+
+/*
+ * A write whose bus request id the store recorded as applied: nng resent
+ * the call after raftd restarted, and the first one was applied but never
+ * answered.  Answers it through cb with the recorded result (true), no
+ * second proposal; false when the id is new.  fsm.c, "Request ids".
+ */
+static bool
+server_seen(struct raftd *r, uint64_t id, consensus_apply_cb cb, void *arg)
+{
+	struct fsm_result res;
+
+	if (fsm_request_result(&r->store, id, &res) != 0)
+		return false;
+	log_info("request %" PRIu64 " was applied at index %" PRIu64 " before; answering that",
+	    id, res.index);
+	cb(arg, 0, &res);
+	fsm_result_free(&res);
+	return true;
 }
 
 static void
@@ -481,9 +503,7 @@ server_propose(struct raftd *r, struct bus_req *req, int type, struct fsm_cmd *c
 		server_error(r, req, 500, why);
 		return;
 	}
-	cmd->now_ms = wall_now_us() / 1000;
-	if ((w = calloc(1, sizeof(*w))) == NULL || fsm_encode(cmd, &buf, &len) != 0) {
-		free(w);
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		server_error(r, req, 500, "out of memory");
 		return;
 	}
@@ -493,6 +513,16 @@ server_propose(struct raftd *r, struct bus_req *req, int type, struct fsm_cmd *c
 	memcpy(w->session_id, cmd->sess.id, sizeof(w->session_id));
 	if (cmd->sess.ttl != NULL)
 		w->ttl = strdup(cmd->sess.ttl);
+	cmd->req = bus_req_id(req);
+	if (server_seen(r, cmd->req, write_done, w))
+		return;
+	cmd->now_ms = wall_now_us() / 1000;
+	if (fsm_encode(cmd, &buf, &len) != 0) {
+		server_error(r, req, 500, "out of memory");
+		free(w->ttl);
+		free(w);
+		return;
+	}
 	rc = consensus_propose(r->cons, buf, len, write_done, w);
 	free(buf);
 	if (rc != 0)
@@ -742,6 +772,9 @@ handle_kv_batch(struct raftd *r, struct bus_req *req, const struct proto_raft_kv
 		goto out;
 	}
 	cmd.type = FSM_KV_BATCH;
+	cmd.req = bus_req_id(req);
+	if (server_seen(r, cmd.req, batch_done, b))
+		goto out;
 	cmd.now_ms = wall_now_us() / 1000;
 	if (fsm_encode(&cmd, &buf, &len) != 0) {
 		for (size_t i = 0; i < n; i++)

@@ -39,6 +39,9 @@
  *   checks        key = node NUL check id
  *                 value = create_index u64 | modify_index u64 | the row's
  *                 canonical JSON; see catalog.c
+ *   requests      key   = u64 bus request id of a write (nng resends a
+ *                 call after raftd restarts: the same id, twice)
+ *                 value = the result of its entry (fsm.c, "Request ids")
  *   meta          "applied"     u64, last applied Raft index
  *                 "index.<t>"   u64, last index that changed table <t>
  *                               (the X-Consul-Index of a miss)
@@ -70,6 +73,7 @@ static const char *store_names[STORE_NTABLES] = {
 	[STORE_T_NODES] = "nodes",
 	[STORE_T_SERVICES] = "services",
 	[STORE_T_CHECKS] = "checks",
+	[STORE_T_REQUESTS] = "requests",
 	[STORE_T_META] = "meta",
 };
 
