@@ -53,10 +53,13 @@
  * KV writes travel in batches (batch.c): at most this many raft.kv_batch
  * calls in flight; a write that finds fewer leaves at once (a lone write
  * never waits), the others gather until a reply frees a slot.  A batch
- * takes at most MAX_OPS writes and MAX_BYTES of values (one value may be
- * HTTPD_KV_MAX_VALUE; nng refuses messages above 1 MiB).
+ * takes at most MAX_OPS writes and MAX_BYTES of values (one value alone
+ * may be HTTPD_KV_MAX_VALUE), so that one bus message and one Raft entry
+ * stay about the size of a lone write's largest.
  */
+#ifndef HTTPD_BATCH_INFLIGHT
 #define HTTPD_BATCH_INFLIGHT  1
+#endif
 #define HTTPD_BATCH_MAX_OPS   256
 #define HTTPD_BATCH_MAX_BYTES (768 * 1024)
 #define HTTPD_WAIT_DEFAULT_MS (300 * 1000)         /* default_query_time */

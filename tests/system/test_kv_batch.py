@@ -120,3 +120,22 @@ def test_cas_race_on_one_key_has_one_winner(agent):
     winner = answers.index("true")
     got = agent.http("GET", "/v1/kv/chain?raw").text
     assert got == str(winner)
+
+
+def test_concurrent_values_at_the_size_limit(agent):
+    """Values of the maximum size (512 KiB) among small writes: a batch
+    holds at most 768 KiB of values, so they spread over batches, and every
+    one arrives whole."""
+    big = 512 * 1024
+
+    def put(i):
+        body = (b"%c" % (ord("a") + i % 26)) * (big if i % 4 == 0 else 10)
+        r = requests.put("%s/v1/kv/size/%d" % (agent.http_addr, i), data=body, timeout=30)
+        return r.status_code, r.text
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(put, range(64)))
+    assert answers == [(200, "true")] * 64
+    for i in range(64):
+        got = agent.http("GET", "/v1/kv/size/%d?raw" % i).content
+        assert got == (b"%c" % (ord("a") + i % 26)) * (big if i % 4 == 0 else 10), i
