@@ -31,9 +31,18 @@ def test_writes_in_flight_at_kill9_of_raftd_apply_once(agent):
     killed = []
 
     def kill_raftd():
-        pid = agent.children()["raftd"]["pid"]
-        os.kill(pid, signal.SIGKILL)
-        killed.append(pid)
+        # The one running now, not one that is still being restarted.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            c = agent.children()["raftd"]
+            if c["state"] == "running" and c["pid"] not in killed:
+                try:
+                    os.kill(c["pid"], signal.SIGKILL)
+                    killed.append(c["pid"])
+                    return
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
 
     def call(i):
         if not hasattr(local, "s"):
