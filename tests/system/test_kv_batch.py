@@ -34,6 +34,10 @@ def test_concurrent_writes_each_get_their_own_answer(agent):
         assert agent.http("PUT", "/v1/kv/held/%d?acquire=%s" % (i, theirs),
                           data="theirs").text == "true"
         assert agent.http("PUT", "/v1/kv/gone/%d" % i, data="x").text == "true"
+        assert agent.http("PUT", "/v1/kv/rel/%d?acquire=%s" % (i, mine),
+                          data="held").text == "true"
+        for leaf in ("a", "b/c"):
+            assert agent.http("PUT", "/v1/kv/tree/%d/%s" % (i, leaf), data="x").text == "true"
     batches0, batched0 = _httpd_batches(agent)
 
     # (method, path, body, expected status, expected body)
@@ -52,6 +56,10 @@ def test_concurrent_writes_each_get_their_own_answer(agent):
              'invalid session "%s"' % missing),
             ("DELETE", "/v1/kv/gone/%d?cas=1" % i, None, 200, "false"),
             ("DELETE", "/v1/kv/set-never/%d" % i, None, 200, "true"),
+            # Release: by the holder, and by a session that does not hold it.
+            ("PUT", "/v1/kv/rel/%d?release=%s" % (i, mine), "free%d" % i, 200, "true"),
+            ("PUT", "/v1/kv/held/%d?release=%s" % (i, mine), "no", 200, "false"),
+            ("DELETE", "/v1/kv/tree/%d/?recurse" % i, None, 200, "true"),
         ]
     # A body over the limit is refused by httpd, between batched writes.
     calls.append(("PUT", "/v1/kv/big", "x" * (512 * 1024 + 1), 413, None))
@@ -90,8 +98,10 @@ def test_concurrent_writes_each_get_their_own_answer(agent):
     st, c0, pre = tree("set/"), tree("cas0/"), tree("pre/")
     lock, held, bad = tree("lock/"), tree("held/"), tree("bad/")
     assert len(st) == len(c0) == len(pre) == len(lock) == len(held) == N
-    assert bad == {} and tree("big") == {}
+    assert bad == {} and tree("big") == {} and tree("tree/") == {}
     assert len(tree("gone/")) == N
+    rel = tree("rel/")
+    assert len(rel) == N
     for i in range(N):
         assert val(st["set/%d" % i]) == "v%d" % i and st["set/%d" % i]["Flags"] == i
         assert val(c0["cas0/%d" % i]) == "new%d" % i
@@ -101,6 +111,8 @@ def test_concurrent_writes_each_get_their_own_answer(agent):
         assert val(lock["lock/%d" % i]) == "mine%d" % i
         assert held["held/%d" % i]["Session"] == theirs
         assert val(held["held/%d" % i]) == "theirs"
+        assert "Session" not in rel["rel/%d" % i] or not rel["rel/%d" % i]["Session"]
+        assert val(rel["rel/%d" % i]) == "free%d" % i
 
 
 def test_cas_race_on_one_key_has_one_winner(agent):
