@@ -1,6 +1,8 @@
 /*
  * Fuzz raftd's parsers of bytes from outside the process: log commands
- * (fsm_decode; a peer's AppendEntries carries them), snapshots (a leader's
+ * (fsm_decode, and its round trip through fsm_encode; a peer's
+ * AppendEntries carries them; seeds in fuzz/seeds/fuzz_raftd_cmd hold one
+ * of each command type, FSM_KV_BATCH included), snapshots (a leader's
  * InstallSnapshot), session rows, and the JSON bodies of /v1/txn and
  * /v1/session/create that httpd forwards unparsed.
  */
@@ -12,6 +14,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int
+str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void
+fsm_same(const struct fsm_cmd *a, const struct fsm_cmd *b)
+{
+	if (a->type != b->type || a->now_ms != b->now_ms || a->req != b->req || a->single != b->single ||
+	    a->nops != b->nops || !str_eq(a->body, b->body))
+		abort();
+	for (size_t i = 0; i < a->nops; i++) {
+		const struct fsm_kvop *x = &a->ops[i], *y = &b->ops[i];
+		if (x->verb != y->verb || !str_eq(x->key, y->key) || x->flags != y->flags ||
+		    x->index != y->index || !str_eq(x->session, y->session) ||
+		    (x->value == NULL) != (y->value == NULL) || x->value_len != y->value_len ||
+		    (x->value_len > 0 && memcmp(x->value, y->value, x->value_len) != 0))
+			abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,10 +45,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s, *err = NULL;
 
 	if (fsm_decode(data, size, &cmd) == 0) {
+		struct fsm_cmd again;
 		uint8_t *buf;
 		size_t len;
-		if (fsm_encode(&cmd, &buf, &len) == 0)
+		/* What decodes re-encodes to a command that decodes the same
+		 * (FSM_KVS, FSM_KV_BATCH: every op, field by field). */
+		if (fsm_encode(&cmd, &buf, &len) == 0) {
+			if (fsm_decode(buf, len, &again) != 0)
+				abort();
+			fsm_same(&cmd, &again);
+			fsm_cmd_free(&again);
 			free(buf);
+		}
 		fsm_cmd_free(&cmd);
 	}
 	(void)store_snapshot_applied(data, size, &applied);

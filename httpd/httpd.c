@@ -80,6 +80,10 @@ httpd_status(struct daemon *d, json_t *out)
 	    atomic_load(&h->inflight)));
 	json_object_set_new(out, "requests", json_integer(
 	    (json_int_t)h->requests));
+	json_object_set_new(out, "kv_batches", json_integer(
+	    (json_int_t)h->batches));
+	json_object_set_new(out, "kv_batched", json_integer(
+	    (json_int_t)h->batched));
 	json_object_set_new(out, "rechecks", json_integer(
 	    (json_int_t)h->wait.rechecks));
 	json_object_set_new(out, "local_reads", json_integer(

@@ -51,6 +51,19 @@
  * the bus and timed out.
  */
 #define HTTPD_MAX_INFLIGHT   64
+/*
+ * KV writes travel in batches (batch.c): at most this many raft.kv_batch
+ * calls in flight; a write that finds fewer leaves at once (a lone write
+ * never waits), the others gather until a reply frees a slot.  A batch
+ * takes at most MAX_OPS writes and MAX_BYTES of values (one value alone
+ * may be HTTPD_KV_MAX_VALUE), so that one bus message and one Raft entry
+ * stay about the size of a lone write's largest.
+ */
+#ifndef HTTPD_BATCH_INFLIGHT
+#define HTTPD_BATCH_INFLIGHT  1
+#endif
+#define HTTPD_BATCH_MAX_OPS   256
+#define HTTPD_BATCH_MAX_BYTES (768 * 1024)
 #define HTTPD_WAIT_DEFAULT_MS (300 * 1000)         /* default_query_time */
 #define HTTPD_WAIT_MAX_MS     (600 * 1000)         /* max_query_time */
 
@@ -265,6 +278,11 @@ struct httpd {
 	atomic_bool           stopping;
 	int                   wait_timer;
 	uint64_t              requests;
+	/* KV writes waiting for a batch (batch.c), linked by wnext. */
+	pthread_mutex_t       bmu;
+	struct httpd_req     *bhead, *btail;
+	int                   binflight;     /* batches sent, not answered */
+	uint64_t              batches, batched; /* sent: calls, writes */
 };
 
 int  server_start(struct httpd *h);
@@ -283,6 +301,19 @@ void server_resume(struct httpd_req *r);
 /* The default render: Consul's body from a raft.result. */
 void server_render_result(struct httpd_req *r,
          const struct proto_raft_result *res);
+/*
+ * r's call ended: err (bus_reply_cb's) or env, a raft.result.  Renders it
+ * and resumes r (or parks/re-issues a blocking read).  Any thread.
+ */
+void server_result(struct httpd_req *r, int err, const struct proto_env *env);
+
+/* batch.c: KV writes to raftd in raft.kv_batch calls. */
+void batch_init(struct httpd *h);
+/* Queues r (suspended, a raft.kv_put/kv_delete call) and sends a batch if
+ * a slot is free.  From any thread that owns r. */
+void batch_add(struct httpd_req *r);
+/* Nothing queued and nothing in flight (for the stop). */
+bool batch_idle(struct httpd *h);
 
 /* routes.c: the route table and the handlers. */
 typedef void (*httpd_handler_fn)(struct httpd_req *r, const char *arg);

@@ -198,14 +198,20 @@ static void
 server_on_reply(struct bus *b, int err, const struct proto_env *env,
     void *arg)
 {
-	struct httpd_req        *r = arg, *next;
-	struct httpd            *h = r->h;
+	struct httpd_req *r = arg, *next;
+
+	(void)b;
+	if ((next = server_done_one(r->h)) != NULL)
+		server_send(next);
+	server_result(r, err, env);
+}
+
+void
+server_result(struct httpd_req *r, int err, const struct proto_env *env)
+{
 	struct proto_raft_result res;
 	int                      rv;
 
-	(void)b;
-	if ((next = server_done_one(h)) != NULL)
-		server_send(next);
 	if (err != 0) {
 		server_answer_text(r, 500,
 		    "rpc error making call: raftd did not answer");
@@ -314,7 +320,12 @@ server_call(struct httpd_req *r)
 {
 	if (r->render == NULL)
 		r->render = server_render_result;
-	server_issue(r);
+	if (r->call_type == PROTO_RAFT_KV_PUT ||
+	    r->call_type == PROTO_RAFT_KV_DELETE) {
+		server_suspend(r);
+		batch_add(r);
+	} else
+		server_issue(r);
 }
 
 static int
@@ -571,6 +582,7 @@ server_start(struct httpd *h)
 	wait_init(&h->wait, server_reissue, h);
 	local_init(&h->local, cfg->data_dir);
 	pthread_mutex_init(&h->qmu, NULL);
+	batch_init(h);
 	if (cfg->port_http < 0) {
 		log_info("HTTP API disabled (ports.http = -1)");
 		return 0;
@@ -601,7 +613,7 @@ server_stop(struct httpd *h)
 		list->min_index = 0;
 		server_issue(list);
 	}
-	while (atomic_load(&h->inflight) > 0 &&
+	while ((atomic_load(&h->inflight) > 0 || !batch_idle(h)) &&
 	    loop_now_ms() - t0 < HTTPD_CALL_MS + 1000)
 		usleep(10000);
 	/* MHD must see every suspended connection resumed before it stops. */

@@ -9,6 +9,16 @@
  *   raft.kv_get          key [recurse|keys+separator] [raw]        (read)
  *   raft.kv_put          key value flags [cas] [acquire|release]   (write)
  *   raft.kv_delete       key [recurse] [cas]                       (write)
+ *   raft.kv_batch        calls: N complete envelopes of raft.kv_put /
+ *                        raft.kv_delete (id = 1..N), in arrival order;
+ *                        answered by ONE raft.kv_batch_result whose
+ *                        results are N raft.result envelopes, the i-th
+ *                        with id i, each exactly what the lone call would
+ *                        have answered.  raftd writes the valid ones as
+ *                        one Raft entry; each keeps its own outcome (a
+ *                        refused cas or lock is `false` for that op only).
+ *                        httpd batches the KV writes that arrive while an
+ *                        earlier batch is in flight (httpd/batch.c).
  *   raft.session_create  the HTTP body (JSON, any key case); raftd parses
  *                        it, fills defaults (Node = node, Checks =
  *                        ["serfHealth"], LockDelay 15s, Behavior release)
@@ -113,6 +123,9 @@
 	    F(U64, cas) F(STR, acquire) F(STR, release))                       \
 	X(RAFT_KV_DELETE, raft_kv_delete, "raft.kv_delete",                    \
 	    F(STR, key) F(BOOL, recurse) F(BOOL, has_cas) F(U64, cas))         \
+	X(RAFT_KV_BATCH, raft_kv_batch, "raft.kv_batch", F(BINS, calls))       \
+	X(RAFT_KV_BATCH_RESULT, raft_kv_batch_result,                          \
+	    "raft.kv_batch_result", F(BINS, results))                          \
 	X(RAFT_SESSION_CREATE, raft_session_create, "raft.session_create",     \
 	    F(STR, body) F(STR, node))                                         \
 	X(RAFT_SESSION_DESTROY, raft_session_destroy, "raft.session_destroy",  \

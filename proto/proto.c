@@ -187,6 +187,17 @@ proto_pack_field(msgpack_packer *pk, const struct proto_field *f,
 		}
 		break;
 	}
+	case PK_BINS: {
+		const struct proto_bins *s = (const struct proto_bins *)p;
+		rv = msgpack_pack_array(pk, s->n);
+		for (size_t i = 0; rv == 0 && i < s->n; i++) {
+			rv = msgpack_pack_bin(pk, s->v[i].len);
+			if (rv == 0 && s->v[i].len)
+				rv = msgpack_pack_bin_body(pk, s->v[i].ptr,
+				    s->v[i].len);
+		}
+		break;
+	}
 	}
 	return rv;
 }
@@ -592,6 +603,27 @@ proto_unpack_field(struct rd *r, const struct proto_field *f, void *msg)
 		}
 		return 0;
 	}
+	case PK_BINS: {
+		struct proto_bins *bs = (struct proto_bins *)p;
+		size_t             cnt;
+		if ((rv = rd_array(r, &cnt)) != 0)
+			return rv;
+		if (cnt > (size_t)(r->end - r->p))
+			return PROTO_EMALFORMED;
+		bs->v = calloc(cnt + 1, sizeof(struct proto_bin));
+		bs->n = 0;
+		if (bs->v == NULL)
+			return PROTO_ENOMEM;
+		for (size_t i = 0; i < cnt; i++) {
+			if ((rv = rd_bin(r, &s, &n)) != 0)
+				return rv;
+			if ((bs->v[i].ptr = (uint8_t *)dup_n(s, n)) == NULL)
+				return PROTO_ENOMEM;
+			bs->v[i].len = n;
+			bs->n++;
+		}
+		return 0;
+	}
 	}
 	return PROTO_EFIELD;
 }
@@ -646,6 +678,9 @@ proto_free(int type, void *msg)
 		case PK_STRS:
 			proto_strs_free((struct proto_strs *)p);
 			break;
+		case PK_BINS:
+			proto_bins_free((struct proto_bins *)p);
+			break;
 		default:
 			break;
 		}
@@ -672,6 +707,31 @@ proto_strs_free(struct proto_strs *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+int
+proto_bins_push(struct proto_bins *s, const void *ptr, size_t len)
+{
+	struct proto_bin *nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+
+	if (nv == NULL)
+		return PROTO_ENOMEM;
+	s->v = nv;
+	if ((s->v[s->n].ptr = (uint8_t *)dup_n(ptr, len)) == NULL)
+		return PROTO_ENOMEM;
+	s->v[s->n].len = len;
+	s->n++;
+	return 0;
+}
+
+void
+proto_bins_free(struct proto_bins *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].ptr);
 	free(s->v);
 	s->v = NULL;
 	s->n = 0;
@@ -773,6 +833,11 @@ proto_body_str(const struct proto_env *env)
 				sb_quoted(&b, ss->v[j], strlen(ss->v[j]), 60);
 			}
 			proto_buf_write(&b, "]", 1);
+			break;
+		}
+		case PK_BINS: {
+			const struct proto_bins *bs = (const struct proto_bins *)p;
+			sb_printf(&b, "bins[%zu]", bs->n);
 			break;
 		}
 		}

@@ -18,6 +18,7 @@
  *               U64  positive int          I64  int
  *               BOOL bool                  STR  str or nil (NULL)
  *               BIN  bin                   STRS array of str
+ *               BINS array of bin (e.g. whole envelopes: a batch of calls)
  *
  * Decoding is strict: a wrong msgpack type, a field count other than the
  * declared one, or bytes after the envelope is an error, never a guess.
@@ -40,7 +41,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 
 /* Error codes and their strings, from one list so they cannot drift. */
 #define PROTO_ERRORS(E)                                                  \
@@ -72,7 +73,12 @@ struct proto_strs {
 	size_t n;
 };
 
-enum proto_kind { PK_U64, PK_I64, PK_BOOL, PK_STR, PK_BIN, PK_STRS };
+struct proto_bins {
+	struct proto_bin *v;
+	size_t            n;
+};
+
+enum proto_kind { PK_U64, PK_I64, PK_BOOL, PK_STR, PK_BIN, PK_STRS, PK_BINS };
 
 /* C types of the kinds. */
 #define PROTO_CT_U64  uint64_t
@@ -81,6 +87,7 @@ enum proto_kind { PK_U64, PK_I64, PK_BOOL, PK_STR, PK_BIN, PK_STRS };
 #define PROTO_CT_STR  char *
 #define PROTO_CT_BIN  struct proto_bin
 #define PROTO_CT_STRS struct proto_strs
+#define PROTO_CT_BINS struct proto_bins
 
 /* The groups.  Each file defines PROTO_MSGS_<GROUP>(X, F). */
 #include "msg_ctl.h"
@@ -211,5 +218,8 @@ PROTO_MSGS(PROTO_X_PROTOS, PROTO_F_NONE)
 /* Helpers for STRS fields owned by a message. */
 int  proto_strs_push(struct proto_strs *s, const char *str);
 void proto_strs_free(struct proto_strs *s);
+/* BINS: appends a copy of ptr/len (the field owns it); frees them all. */
+int  proto_bins_push(struct proto_bins *s, const void *ptr, size_t len);
+void proto_bins_free(struct proto_bins *s);
 
 #endif

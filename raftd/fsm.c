@@ -10,11 +10,21 @@
  *        op = [verb, key, value (bin or nil), flags, index, session (str or nil)]
  *        single = true: the KV endpoint (one op; a refused cas/lock is the
  *        answer `false`); false: /v1/txn (all ops or none, 409 with Errors)
+ *   [FSM_KV_BATCH, now_ms, [op, ...]]
+ *        KV endpoint writes that httpd sent together (raft.kv_batch): each
+ *        op runs as a `single` FSM_KVS would, in order, with its own result
+ *        (fsm_result.ops); one op's refusal or error leaves the others be.
+ *        A refused or failed op writes nothing (kvs.c checks before it
+ *        writes), so the entry needs no per-op rollback; only a failure of
+ *        the store itself fails the whole entry, as for any command.
  *   [FSM_SESSION_CREATE, now_ms, id, name, node, lock_delay_ns, behavior,
  *        ttl, [node_check, ...], [service_check, ...]]
  *   [FSM_SESSION_DESTROY, now_ms, id]
  *   [FSM_CATALOG_REGISTER, now_ms, json]  [FSM_CATALOG_DEREGISTER, now_ms, json]
  *        json = the canonical request catalog.c made of the HTTP body
+ *   [FSM_REQUEST, now_ms, req, command]
+ *        any command above (not another FSM_REQUEST) proposed for the bus
+ *        call whose request id is req (> 0); see "Request ids" below
  *
  * Everything that depends on time or chance is decided by the leader and
  * written into the command: now_ms (lock-delay), the session id, which
@@ -25,6 +35,27 @@
  * "applied" in it.  libraft replays its log (and restores its snapshot) at
  * every start although LMDB kept the state: entries at or below "applied"
  * are skipped, and so is a snapshot that is not newer than the store.
+ *
+ * Request ids.  nng's req socket resends a pending call when raftd comes
+ * back after a restart, with the same id; raftd's in-memory memory of ids
+ * (bus_req_once) died with it, so a write that was applied but not yet
+ * answered would be applied twice (a second session, a cas that now fails).
+ * So every write proposed for a bus call carries the call's id
+ * (FSM_REQUEST), and apply records the id with the entry's result in the
+ * `requests` table, in the entry's own LMDB txn: the record exists exactly
+ * when the write does.  An entry whose id is already recorded changes
+ * nothing and answers the recorded result (fsm_result.dup), on every
+ * server alike; and server.c looks the id up before proposing, so a resent
+ * call is answered without a Raft round.  Records are
+ *
+ *   key u64 id | value u64 index | [status, ok, error, json, [[status,
+ *   ok, error, json], ...]] (msgpack; error/json str or nil; the list
+ *   holds an FSM_KV_BATCH's per-op results)
+ *
+ * and are forgotten FSM_REQ_KEEP entries later: every FSM_REQ_PRUNE-th
+ * index, apply drops the records older than that (a function of the index
+ * alone, so every server drops the same).  A call is resent within
+ * seconds of a restart or not at all (httpd gives up after 7 s).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +64,9 @@
 #include <msgpack.h>
 
 #include "raftd.h"
+
+#define FSM_REQ_KEEP  65536
+#define FSM_REQ_PRUNE 4096
 
 static const char *fsm_verbs[KV_NVERBS] = {
 	[KV_SET] = "set", [KV_CAS] = "cas", [KV_LOCK] = "lock", [KV_UNLOCK] = "unlock",
@@ -69,6 +103,9 @@ fsm_init(struct fsm *f, struct store *s, fsm_changes_cb cb, void *arg)
 static void
 fsm_result_reset(struct fsm_result *r)
 {
+	for (size_t i = 0; i < r->nops; i++)
+		fsm_result_reset(&r->ops[i]);
+	free(r->ops);
 	free(r->error);
 	free(r->json);
 	memset(r, 0, sizeof(*r));
@@ -78,6 +115,12 @@ void
 fsm_fini(struct fsm *f)
 {
 	fsm_result_reset(&f->result);
+}
+
+void
+fsm_result_free(struct fsm_result *res)
+{
+	fsm_result_reset(res);
 }
 
 /* --- codec ----------------------------------------------------------------- */
@@ -102,6 +145,27 @@ pk_strs(msgpack_packer *pk, char **v, size_t n)
 		pk_str(pk, v[i]);
 }
 
+static void
+pk_ops(msgpack_packer *pk, const struct fsm_cmd *cmd)
+{
+	msgpack_pack_array(pk, cmd->nops);
+	for (size_t i = 0; i < cmd->nops; i++) {
+		const struct fsm_kvop *op = &cmd->ops[i];
+		msgpack_pack_array(pk, 6);
+		msgpack_pack_int(pk, op->verb);
+		pk_str(pk, op->key ? op->key : "");
+		if (op->value == NULL) {
+			msgpack_pack_nil(pk);
+		} else {
+			msgpack_pack_bin(pk, op->value_len);
+			msgpack_pack_bin_body(pk, op->value, op->value_len);
+		}
+		msgpack_pack_uint64(pk, op->flags);
+		msgpack_pack_uint64(pk, op->index);
+		pk_str(pk, op->session);
+	}
+}
+
 int
 fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 {
@@ -110,6 +174,12 @@ fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (cmd->req != 0) {
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_int(&pk, FSM_REQUEST);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		msgpack_pack_uint64(&pk, cmd->req);
+	}
 	switch (cmd->type) {
 	case FSM_NOOP:
 		msgpack_pack_array(&pk, 2);
@@ -124,22 +194,13 @@ fsm_encode(const struct fsm_cmd *cmd, uint8_t **buf, size_t *len)
 			msgpack_pack_true(&pk);
 		else
 			msgpack_pack_false(&pk);
-		msgpack_pack_array(&pk, cmd->nops);
-		for (size_t i = 0; i < cmd->nops; i++) {
-			const struct fsm_kvop *op = &cmd->ops[i];
-			msgpack_pack_array(&pk, 6);
-			msgpack_pack_int(&pk, op->verb);
-			pk_str(&pk, op->key ? op->key : "");
-			if (op->value == NULL) {
-				msgpack_pack_nil(&pk);
-			} else {
-				msgpack_pack_bin(&pk, op->value_len);
-				msgpack_pack_bin_body(&pk, op->value, op->value_len);
-			}
-			msgpack_pack_uint64(&pk, op->flags);
-			msgpack_pack_uint64(&pk, op->index);
-			pk_str(&pk, op->session);
-		}
+		pk_ops(&pk, cmd);
+		break;
+	case FSM_KV_BATCH:
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_int(&pk, cmd->type);
+		msgpack_pack_uint64(&pk, cmd->now_ms);
+		pk_ops(&pk, cmd);
 		break;
 	case FSM_SESSION_CREATE:
 		msgpack_pack_array(&pk, 10);
@@ -242,6 +303,43 @@ fsm_cmd_free(struct fsm_cmd *cmd)
 	memset(cmd, 0, sizeof(*cmd));
 }
 
+/* The [op, ...] array of FSM_KVS and FSM_KV_BATCH. */
+static int
+up_ops(const msgpack_object *ops, struct fsm_cmd *cmd)
+{
+	int rc;
+
+	if (ops->type != MSGPACK_OBJECT_ARRAY)
+		return EINVAL;
+	cmd->ops = calloc(ops->via.array.size + 1, sizeof(*cmd->ops));
+	if (cmd->ops == NULL)
+		return ENOMEM;
+	for (uint32_t i = 0; i < ops->via.array.size; i++) {
+		const msgpack_object *o = &ops->via.array.ptr[i];
+		struct fsm_kvop *op = &cmd->ops[i];
+		cmd->nops = i + 1;
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 6)
+			return EINVAL;
+		const msgpack_object *f = o->via.array.ptr;
+		if ((rc = up_int(&f[0], &op->verb)) || op->verb >= KV_NVERBS ||
+		    (rc = up_str(&f[1], &op->key, false)))
+			return rc ? rc : EINVAL;
+		if (f[2].type == MSGPACK_OBJECT_BIN) {
+			op->value_len = f[2].via.bin.size;
+			op->value = malloc(op->value_len ? op->value_len : 1);
+			if (op->value == NULL)
+				return ENOMEM;
+			memcpy(op->value, f[2].via.bin.ptr, op->value_len);
+		} else if (f[2].type != MSGPACK_OBJECT_NIL) {
+			return EINVAL;
+		}
+		if ((rc = up_u64(&f[3], &op->flags)) || (rc = up_u64(&f[4], &op->index)) ||
+		    (rc = up_str(&f[5], &op->session, true)))
+			return rc;
+	}
+	return 0;
+}
+
 static int
 fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 {
@@ -257,42 +355,29 @@ fsm_decode_obj(const msgpack_object *root, struct fsm_cmd *cmd)
 	if ((rc = up_int(&a[0], &cmd->type)) || (rc = up_u64(&a[1], &cmd->now_ms)))
 		return rc;
 	switch (cmd->type) {
-	case FSM_NOOP:
-		return n == 2 ? 0 : EINVAL;
-	case FSM_KVS: {
-		const msgpack_object *ops;
-		if (n != 4 || a[2].type != MSGPACK_OBJECT_BOOLEAN || a[3].type != MSGPACK_OBJECT_ARRAY)
-			return EINVAL;
-		cmd->single = a[2].via.boolean;
-		ops = &a[3];
-		cmd->ops = calloc(ops->via.array.size + 1, sizeof(*cmd->ops));
-		if (cmd->ops == NULL)
-			return ENOMEM;
-		for (uint32_t i = 0; i < ops->via.array.size; i++) {
-			const msgpack_object *o = &ops->via.array.ptr[i];
-			struct fsm_kvop *op = &cmd->ops[i];
-			cmd->nops = i + 1;
-			if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 6)
-				return EINVAL;
-			const msgpack_object *f = o->via.array.ptr;
-			if ((rc = up_int(&f[0], &op->verb)) || op->verb >= KV_NVERBS ||
-			    (rc = up_str(&f[1], &op->key, false)))
-				return rc ? rc : EINVAL;
-			if (f[2].type == MSGPACK_OBJECT_BIN) {
-				op->value_len = f[2].via.bin.size;
-				op->value = malloc(op->value_len ? op->value_len : 1);
-				if (op->value == NULL)
-					return ENOMEM;
-				memcpy(op->value, f[2].via.bin.ptr, op->value_len);
-			} else if (f[2].type != MSGPACK_OBJECT_NIL) {
-				return EINVAL;
-			}
-			if ((rc = up_u64(&f[3], &op->flags)) || (rc = up_u64(&f[4], &op->index)) ||
-			    (rc = up_str(&f[5], &op->session, true)))
-				return rc;
-		}
+	case FSM_REQUEST: {
+		uint64_t req;
+		if (n != 4 || (rc = up_u64(&a[2], &req)) || req == 0 ||
+		    a[3].type != MSGPACK_OBJECT_ARRAY || a[3].via.array.size < 1 ||
+		    a[3].via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    a[3].via.array.ptr[0].via.u64 == FSM_REQUEST)
+			return rc ? rc : EINVAL;
+		if ((rc = fsm_decode_obj(&a[3], cmd)) != 0)
+			return rc;
+		cmd->req = req;
 		return 0;
 	}
+	case FSM_NOOP:
+		return n == 2 ? 0 : EINVAL;
+	case FSM_KVS:
+		if (n != 4 || a[2].type != MSGPACK_OBJECT_BOOLEAN)
+			return EINVAL;
+		cmd->single = a[2].via.boolean;
+		return up_ops(&a[3], cmd);
+	case FSM_KV_BATCH:
+		if (n != 3)
+			return EINVAL;
+		return up_ops(&a[2], cmd);
 	case FSM_SESSION_CREATE:
 		if (n != 10)
 			return EINVAL;
@@ -426,7 +511,187 @@ fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd)
 	return rc;
 }
 
+/* --- request ids ------------------------------------------------------------ */
+
+static void
+pk_result(msgpack_packer *pk, const struct fsm_result *r)
+{
+	msgpack_pack_uint64(pk, (uint64_t)r->status);
+	if (r->ok)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	pk_str(pk, r->error);
+	pk_str(pk, r->json);
+}
+
+static int
+up_result(const msgpack_object *o, struct fsm_result *r, uint64_t index)
+{
+	const msgpack_object *f = o->via.array.ptr;
+	int status, rc;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4 ||
+	    f[1].type != MSGPACK_OBJECT_BOOLEAN)
+		return EINVAL;
+	if ((rc = up_int(&f[0], &status)) || (rc = up_str(&f[2], &r->error, true)) ||
+	    (rc = up_str(&f[3], &r->json, true)))
+		return rc;
+	r->status = status;
+	r->ok = f[1].via.boolean;
+	r->index = index;
+	return 0;
+}
+
+/* A record: u64 index | [status, ok, error, json, [[status, ok, error, json], ...]]. */
+static int
+fsm_req_decode(const uint8_t *buf, size_t len, struct fsm_result *res)
+{
+	msgpack_unpacked up;
+	const msgpack_object *a;
+	size_t off = 0;
+	uint64_t index;
+	int rc = EINVAL;
+
+	memset(res, 0, sizeof(*res));
+	if (len < 8 || fsm_mp_check(buf + 8, len - 8) != 0)
+		return EINVAL;
+	index = kvstore_get64(buf);
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, (const char *)buf + 8, len - 8, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 5)
+		goto out;
+	a = up.data.via.array.ptr;
+	if (a[4].type != MSGPACK_OBJECT_ARRAY)
+		goto out;
+	{
+		/* The first four fields are a result of their own. */
+		msgpack_object head = { .type = MSGPACK_OBJECT_ARRAY,
+			.via.array = { .size = 4, .ptr = (msgpack_object *)(uintptr_t)a } };
+		if ((rc = up_result(&head, res, index)) != 0)
+			goto out;
+	}
+	if (a[4].via.array.size > 0) {
+		res->ops = calloc(a[4].via.array.size, sizeof(*res->ops));
+		if (res->ops == NULL) {
+			rc = ENOMEM;
+			goto out;
+		}
+		res->nops = a[4].via.array.size;
+		for (size_t i = 0; i < res->nops; i++)
+			if ((rc = up_result(&a[4].via.array.ptr[i], &res->ops[i], index)) != 0)
+				goto out;
+	}
+	res->dup = true;
+	rc = 0;
+out:
+	msgpack_unpacked_destroy(&up);
+	if (rc != 0)
+		fsm_result_reset(res);
+	return rc;
+}
+
+/* The recorded result of request req into *res (0), or MDB_NOTFOUND. */
+static int
+fsm_req_get(struct store_txn *t, uint64_t req, struct fsm_result *res)
+{
+	uint8_t key[8];
+	MDB_val k = { sizeof(key), key }, v;
+	int rc;
+
+	kvstore_put64(key, req);
+	if ((rc = mdb_get(t->txn, t->s->dbi[STORE_T_REQUESTS], &k, &v)) != 0)
+		return rc;
+	return fsm_req_decode(v.mv_data, v.mv_size, res);
+}
+
+static int
+fsm_req_put(struct store_txn *t, uint64_t req, const struct fsm_result *res)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t key[8], index[8];
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	kvstore_put64(index, t->index);
+	msgpack_sbuffer_write(&sb, (const char *)index, sizeof(index));
+	msgpack_pack_array(&pk, 5);
+	pk_result(&pk, res);
+	msgpack_pack_array(&pk, res->nops);
+	for (size_t i = 0; i < res->nops; i++) {
+		msgpack_pack_array(&pk, 4);
+		pk_result(&pk, &res->ops[i]);
+	}
+	kvstore_put64(key, req);
+	rc = sb.data == NULL ? ENOMEM :
+	    store_put_raw(t, STORE_T_REQUESTS, key, sizeof(key), sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+/* Drops the records of entries more than FSM_REQ_KEEP before t's. */
+static int
+fsm_req_prune(struct store_txn *t)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (t->index <= FSM_REQ_KEEP)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_T_REQUESTS], &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if ((v.mv_size < 8 || kvstore_get64(v.mv_data) + FSM_REQ_KEEP < t->index) &&
+		    (rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+fsm_request_result(struct store *s, uint64_t req, struct fsm_result *res)
+{
+	struct store_txn t;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (req == 0)
+		return MDB_NOTFOUND;
+	if ((rc = store_begin(s, &t, false, 0)) != 0)
+		return rc;
+	rc = fsm_req_get(&t, req, res);
+	store_txn_free(&t);
+	return rc;
+}
+
 /* --- apply ----------------------------------------------------------------- */
+
+/* FSM_KV_BATCH: each op as the KV endpoint's lone op, each its own result. */
+static int
+fsm_apply_batch(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res)
+{
+	int rc;
+
+	if (cmd->nops == 0)
+		return 0;
+	if ((res->ops = calloc(cmd->nops, sizeof(*res->ops))) == NULL)
+		return ENOMEM;
+	res->nops = cmd->nops;
+	for (size_t i = 0; i < cmd->nops; i++) {
+		struct fsm_cmd one = { .type = FSM_KVS, .now_ms = cmd->now_ms, .single = true,
+			.ops = &cmd->ops[i], .nops = 1 };
+
+		res->ops[i].index = t->index;
+		if ((rc = txn_run(t, &one, &res->ops[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
 
 static int
 fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result *res)
@@ -439,6 +704,8 @@ fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result 
 		return 0;
 	case FSM_KVS:
 		return txn_run(t, cmd, res);
+	case FSM_KV_BATCH:
+		return fsm_apply_batch(t, cmd, res);
 	case FSM_SESSION_CREATE:
 		if (session_get(t, cmd->sess.id, &old) == 0) {
 			session_row_free(&old);
@@ -451,6 +718,11 @@ fsm_apply_cmd(struct store_txn *t, const struct fsm_cmd *cmd, struct fsm_result 
 			ss.create_index = ss.modify_index = t->index;
 			if ((rc = session_put(t, &ss)) != 0)
 				return rc;
+		}
+		/* The answer names the id, so a resent create gets the same one. */
+		if (asprintf(&res->json, "{\"ID\":\"%s\"}", cmd->sess.id) < 0) {
+			res->json = NULL;
+			return ENOMEM;
 		}
 		res->ok = true;
 		return 0;
@@ -494,6 +766,16 @@ fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len)
 	}
 	if ((rc = store_begin(f->store, &t, true, index)) != 0)
 		goto out;
+	if (cmd.req != 0 && (rc = fsm_req_get(&t, cmd.req, res)) != MDB_NOTFOUND) {
+		if (rc != 0) {
+			store_txn_free(&t);
+			goto out;
+		}
+		/* Applied before (a call resent after a restart): change nothing,
+		 * answer what it answered then. */
+		f->dups++;
+		goto commit;
+	}
 	rc = fsm_apply_cmd(&t, &cmd, res);
 	if (rc == 0 && res->status != 200) {
 		/* Rolled back (txn errors): keep nothing but the index. */
@@ -504,6 +786,12 @@ fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len)
 		store_txn_free(&t);
 		goto out;
 	}
+	if ((cmd.req != 0 && (rc = fsm_req_put(&t, cmd.req, res)) != 0) ||
+	    (index % FSM_REQ_PRUNE == 0 && (rc = fsm_req_prune(&t)) != 0)) {
+		store_txn_free(&t);
+		goto out;
+	}
+commit:
 	if ((rc = store_commit(&t)) != 0) {
 		store_txn_free(&t);
 		goto out;

@@ -33,6 +33,8 @@ enum fsm_cmd_type {
 	FSM_SESSION_DESTROY = 3, /* destroy, and TTL expiry decided by the leader */
 	FSM_CATALOG_REGISTER = 4,   /* body = canonical register JSON (catalog.c) */
 	FSM_CATALOG_DEREGISTER = 5, /* body = canonical deregister JSON */
+	FSM_KV_BATCH = 6,        /* KV endpoint writes batched by httpd: each op alone */
+	FSM_REQUEST = 7,         /* wrapper: the bus request id of the command inside */
 };
 
 enum fsm_kv_verb {
@@ -53,6 +55,7 @@ struct fsm_kvop {
 struct fsm_cmd {
 	int              type;
 	uint64_t         now_ms;  /* the leader's wall clock when proposed */
+	uint64_t         req;     /* the bus request id, 0: none (FSM_REQUEST) */
 	bool             single;  /* KV endpoint: refusal is `false`, not 409 */
 	struct fsm_kvop *ops;
 	size_t           nops;
@@ -67,6 +70,9 @@ struct fsm_result {
 	int      status;   /* HTTP-like: 200, 409 (txn rolled back), 500 */
 	char    *error;    /* for 500: "invalid session \"..\"" */
 	char    *json;     /* txn: {"Results":..,"Errors":..} */
+	struct fsm_result *ops; /* FSM_KV_BATCH: one result per op, in order */
+	size_t   nops;
+	bool     dup;      /* its request id was applied before: this is that result */
 };
 
 /* Called after every applied entry with its committed txn (changes). */
@@ -77,7 +83,7 @@ struct fsm {
 	struct fsm_result result; /* of the last apply; overwritten by the next */
 	fsm_changes_cb    on_changes;
 	void             *arg;
-	uint64_t          applied, skipped, restores, restores_skipped;
+	uint64_t          applied, skipped, restores, restores_skipped, dups;
 };
 
 void fsm_init(struct fsm *f, struct store *s, fsm_changes_cb cb, void *arg);
@@ -87,6 +93,13 @@ int  fsm_decode(const uint8_t *buf, size_t len, struct fsm_cmd *cmd);
 void fsm_cmd_free(struct fsm_cmd *cmd);
 /* Applies the command at Raft index `index`; skips it if the store has it. */
 int  fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len);
+/*
+ * The result of the entry that applied bus request `req`, if the store
+ * still remembers it (0, *res filled: release with fsm_result_free), else
+ * MDB_NOTFOUND or an LMDB error.
+ */
+int  fsm_request_result(struct store *s, uint64_t req, struct fsm_result *res);
+void fsm_result_free(struct fsm_result *res);
 int  fsm_snapshot(struct fsm *f, uint8_t **buf, size_t *len);
 int  fsm_restore(struct fsm *f, const uint8_t *buf, size_t len);
 const char *fsm_verb_name(int verb);

@@ -47,30 +47,38 @@ struct reply {
 	uint64_t        consistency;
 };
 
+/* The raft.result of rp; m points into rp (nothing to free). */
+static void
+server_result_msg(struct raftd *r, const struct reply *rp, struct proto_raft_result *m)
+{
+	const char *addr = "";
+
+	memset(m, 0, sizeof(*m));
+	m->status = rp->status;
+	m->ok = rp->ok;
+	m->error = (char *)(uintptr_t)rp->error;
+	m->index = rp->index ? rp->index : 1;
+	m->json = (char *)(uintptr_t)rp->json;
+	m->value = rp->value;
+	m->unchanged = rp->unchanged;
+	/* A rolled-back txn's body is JSON; it rides in both fields so a
+	 * reader of `error` for every status >= 400 still sends it. */
+	if (rp->status == 409 && m->error == NULL)
+		m->error = m->json;
+	if (r->cons != NULL) {
+		m->known_leader = consensus_leader(r->cons, &addr) != 0;
+		m->last_contact_ms = consensus_last_contact_ms(r->cons);
+	}
+	m->consistency = rp->consistency == RAFT_CONS_STALE ? "stale"
+	    : rp->consistency == RAFT_CONS_CONSISTENT ? "consistent" : "leader";
+}
+
 static void
 server_reply(struct raftd *r, struct bus_req *req, const struct reply *rp)
 {
 	struct proto_raft_result m;
-	const char *addr = "";
 
-	memset(&m, 0, sizeof(m));
-	m.status = rp->status;
-	m.ok = rp->ok;
-	m.error = (char *)(uintptr_t)rp->error;
-	m.index = rp->index ? rp->index : 1;
-	m.json = (char *)(uintptr_t)rp->json;
-	m.value = rp->value;
-	m.unchanged = rp->unchanged;
-	/* A rolled-back txn's body is JSON; it rides in both fields so a
-	 * reader of `error` for every status >= 400 still sends it. */
-	if (rp->status == 409 && m.error == NULL)
-		m.error = m.json;
-	if (r->cons != NULL) {
-		m.known_leader = consensus_leader(r->cons, &addr) != 0;
-		m.last_contact_ms = consensus_last_contact_ms(r->cons);
-	}
-	m.consistency = rp->consistency == RAFT_CONS_STALE ? "stale"
-	    : rp->consistency == RAFT_CONS_CONSISTENT ? "consistent" : "leader";
+	server_result_msg(r, rp, &m);
 	bus_reply(req, PROTO_RAFT_RESULT, &m);
 }
 
@@ -377,11 +385,13 @@ write_done(void *arg, int status, const struct fsm_result *res)
 			server_ttl_drop(r, w->session_id);
 		break;
 	case PROTO_RAFT_SESSION_CREATE:
-		if (rp.status == 200) {
+		/* The applied entry names the id (a resent create: the first's). */
+		if (rp.status == 200 && rp.json == NULL) {
 			snprintf(json, sizeof(json), "{\"ID\":\"%s\"}", w->session_id);
 			rp.json = json;
-			server_ttl_set(r, w->session_id, w->ttl);
 		}
+		if (rp.status == 200 && !res->dup)
+			server_ttl_set(r, w->session_id, w->ttl);
 		break;
 	default:
 		break;
@@ -390,6 +400,26 @@ write_done(void *arg, int status, const struct fsm_result *res)
 out:
 	free(w->ttl);
 	free(w);
+}
+
+/*
+ * A write whose bus request id the store recorded as applied: nng resent
+ * the call after raftd restarted, and the first one was applied but never
+ * answered.  Answers it through cb with the recorded result (true), no
+ * second proposal; false when the id is new.  fsm.c, "Request ids".
+ */
+static bool
+server_seen(struct raftd *r, uint64_t id, consensus_apply_cb cb, void *arg)
+{
+	struct fsm_result res;
+
+	if (fsm_request_result(&r->store, id, &res) != 0)
+		return false;
+	log_info("request %" PRIu64 " was applied at index %" PRIu64 " before; answering that",
+	    id, res.index);
+	cb(arg, 0, &res);
+	fsm_result_free(&res);
+	return true;
 }
 
 static void
@@ -405,9 +435,7 @@ server_propose(struct raftd *r, struct bus_req *req, int type, struct fsm_cmd *c
 		server_error(r, req, 500, why);
 		return;
 	}
-	cmd->now_ms = wall_now_us() / 1000;
-	if ((w = calloc(1, sizeof(*w))) == NULL || fsm_encode(cmd, &buf, &len) != 0) {
-		free(w);
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		server_error(r, req, 500, "out of memory");
 		return;
 	}
@@ -417,89 +445,290 @@ server_propose(struct raftd *r, struct bus_req *req, int type, struct fsm_cmd *c
 	memcpy(w->session_id, cmd->sess.id, sizeof(w->session_id));
 	if (cmd->sess.ttl != NULL)
 		w->ttl = strdup(cmd->sess.ttl);
+	cmd->req = bus_req_id(req);
+	if (server_seen(r, cmd->req, write_done, w))
+		return;
+	cmd->now_ms = wall_now_us() / 1000;
+	if (fsm_encode(cmd, &buf, &len) != 0) {
+		server_error(r, req, 500, "out of memory");
+		free(w->ttl);
+		free(w);
+		return;
+	}
 	rc = consensus_propose(r->cons, buf, len, write_done, w);
 	free(buf);
 	if (rc != 0)
 		write_done(w, rc, NULL);
 }
 
-static int
-kv_key_check(struct raftd *r, struct bus_req *req, const char *key, bool allow_empty)
+/* Why a KV key cannot be written, or NULL. */
+static const char *
+kv_key_why(const char *key, bool allow_empty)
 {
-	if (!allow_empty && (key == NULL || *key == '\0')) {
-		server_error(r, req, 400, "Missing key name");
+	if (!allow_empty && (key == NULL || *key == '\0'))
+		return "Missing key name";
+	if (key != NULL && strlen(key) > STORE_KEY_MAX)
+		return "Key too long";
+	return NULL;
+}
+
+/*
+ * A KV endpoint write (raft.kv_put / raft.kv_delete) into its op, which
+ * points into m.  0, or -1 with the refusal in *rp (its text in text[]).
+ */
+static int
+kv_put_op(const struct proto_raft_kv_put *m, struct fsm_kvop *op, struct reply *rp,
+    char *text, size_t textlen)
+{
+	const char *why = kv_key_why(m->key, false);
+
+	memset(op, 0, sizeof(*op));
+	if (why != NULL) {
+		rp->status = 400;
+		rp->error = why;
 		return -1;
 	}
-	if (key != NULL && strlen(key) > STORE_KEY_MAX) {
-		server_error(r, req, 400, "Key too long");
+	if (m->value.len > STORE_VALUE_MAX) {
+		snprintf(text, textlen, "Request body(%zu bytes) too large, max size: %d bytes",
+		    m->value.len, STORE_VALUE_MAX);
+		rp->status = 413;
+		rp->error = text;
 		return -1;
+	}
+	op->key = m->key;
+	op->value = m->value.ptr ? m->value.ptr : (uint8_t *)(uintptr_t)"";
+	op->value_len = m->value.len;
+	op->flags = m->flags;
+	if (m->acquire != NULL) {
+		op->verb = KV_LOCK;
+		op->session = m->acquire;
+	} else if (m->release != NULL) {
+		op->verb = KV_UNLOCK;
+		op->session = m->release;
+	} else if (m->has_cas) {
+		op->verb = KV_CAS;
+		op->index = m->cas;
+	} else {
+		op->verb = KV_SET;
 	}
 	return 0;
 }
 
+static int
+kv_delete_op(const struct proto_raft_kv_delete *m, struct fsm_kvop *op, struct reply *rp)
+{
+	const char *why = kv_key_why(m->key, m->recurse);
+
+	memset(op, 0, sizeof(*op));
+	if (why != NULL) {
+		rp->status = 400;
+		rp->error = why;
+		return -1;
+	}
+	op->key = m->key ? m->key : "";
+	if (m->recurse)
+		op->verb = KV_DELETE_TREE;
+	else if (m->has_cas) {
+		op->verb = KV_DELETE_CAS;
+		op->index = m->cas;
+	} else
+		op->verb = KV_DELETE;
+	return 0;
+}
+
+/* One KV endpoint op as its own FSM_KVS entry. */
 static void
-handle_kv_put(struct raftd *r, struct bus_req *req, struct proto_raft_kv_put *m)
+handle_kv_write(struct raftd *r, struct bus_req *req, int type, void *m)
 {
 	struct fsm_kvop op;
 	struct fsm_cmd cmd;
+	struct reply rp = { 0 };
+	char text[128];
+	int rc;
 
-	if (kv_key_check(r, req, m->key, false) != 0)
-		return;
-	if (m->value.len > STORE_VALUE_MAX) {
-		char text[128];
-		snprintf(text, sizeof(text), "Request body(%zu bytes) too large, max size: %d bytes",
-		    m->value.len, STORE_VALUE_MAX);
-		server_error(r, req, 413, text);
+	rc = type == PROTO_RAFT_KV_PUT ? kv_put_op(m, &op, &rp, text, sizeof(text))
+	    : kv_delete_op(m, &op, &rp);
+	if (rc != 0) {
+		server_reply(r, req, &rp);
 		return;
 	}
-	memset(&op, 0, sizeof(op));
 	memset(&cmd, 0, sizeof(cmd));
-	op.key = m->key;
-	op.value = m->value.ptr ? m->value.ptr : (uint8_t *)(uintptr_t)"";
-	op.value_len = m->value.len;
-	op.flags = m->flags;
-	if (m->acquire != NULL) {
-		op.verb = KV_LOCK;
-		op.session = m->acquire;
-	} else if (m->release != NULL) {
-		op.verb = KV_UNLOCK;
-		op.session = m->release;
-	} else if (m->has_cas) {
-		op.verb = KV_CAS;
-		op.index = m->cas;
-	} else {
-		op.verb = KV_SET;
-	}
 	cmd.type = FSM_KVS;
 	cmd.single = true;
 	cmd.ops = &op;
 	cmd.nops = 1;
-	server_propose(r, req, PROTO_RAFT_KV_PUT, &cmd);
+	server_propose(r, req, type, &cmd);
+}
+
+/*
+ * raft.kv_batch: httpd's KV writes of one round, as ONE entry
+ * (FSM_KV_BATCH), so that N writes cost one bus call, one Raft entry, one
+ * LMDB txn and one reply.  One entry rather than N entries in one
+ * raft_apply: libraft calls the proposer back once, after the last entry's
+ * apply, while the FSM keeps only the last entry's result; and one entry is
+ * one apply txn.  The price is that the writes of a batch share one Raft
+ * index (as a /v1/txn's do); nobody can tell, since no reader sees the
+ * store between them.  Calls refused before proposing (bad key, too
+ * large, not a KV write) are answered in place, the others from their op's
+ * result; the order of the calls is the order of the ops.
+ */
+struct batchctx {
+	struct raftd   *r;
+	struct bus_req *req;
+	size_t          n;
+	struct {
+		long     op;      /* its op in the entry, or -1: refused here */
+		uint64_t status;
+		char    *error;
+	} *calls;
+};
+
+static void
+batch_free(struct batchctx *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->calls[i].error);
+	free(b->calls);
+	free(b);
 }
 
 static void
-handle_kv_delete(struct raftd *r, struct bus_req *req, struct proto_raft_kv_delete *m)
+batch_done(void *arg, int status, const struct fsm_result *res)
 {
-	struct fsm_kvop op;
-	struct fsm_cmd cmd;
+	struct batchctx *b = arg;
+	struct raftd *r = b->r;
+	struct proto_raft_kv_batch_result out = { 0 };
+	struct proto_raft_result m;
+	struct proto_buf buf = { 0 };
+	const char *fail = NULL;
 
-	if (kv_key_check(r, req, m->key, m->recurse) != 0)
-		return;
-	memset(&op, 0, sizeof(op));
+	if (status != 0 || res == NULL)
+		fail = consensus_is_not_leader(status) ? "No cluster leader" : consensus_strerror(status);
+	for (size_t i = 0; i < b->n; i++) {
+		struct reply rp = { .status = b->calls[i].status, .error = b->calls[i].error };
+		long op = b->calls[i].op;
+
+		if (op >= 0 && fail != NULL) {
+			rp.status = 500;
+			rp.error = fail;
+		} else if (op >= 0 && (size_t)op >= res->nops) {
+			rp.status = 500;
+			rp.error = "no result for this write";
+		} else if (op >= 0) {
+			const struct fsm_result *o = &res->ops[op];
+			rp.index = o->index;
+			rp.ok = o->ok;
+			rp.status = (uint64_t)o->status;
+			rp.error = o->error;
+			rp.json = o->status == 200 ? (o->ok ? "true" : "false") : o->json;
+		}
+		server_result_msg(r, &rp, &m);
+		if (proto_pack_raft_result(i + 1, &m, &buf) != 0 ||
+		    proto_bins_push(&out.results, buf.data, buf.len) != 0)
+			break;
+	}
+	proto_buf_free(&buf);
+	if (out.results.n == b->n)
+		bus_reply(b->req, PROTO_RAFT_KV_BATCH_RESULT, &out);
+	else {
+		log_warnx("cannot pack a batch reply of %zu results", b->n);
+		bus_req_drop(b->req);
+	}
+	proto_free_raft_kv_batch_result(&out);
+	batch_free(b);
+}
+
+static void
+handle_kv_batch(struct raftd *r, struct bus_req *req, const struct proto_raft_kv_batch *m)
+{
+	union kvmsg {
+		struct proto_raft_kv_put    put;
+		struct proto_raft_kv_delete del;
+	} *msgs = NULL;
+	int *types = NULL;
+	struct batchctx *b;
+	struct fsm_cmd cmd;
+	const char *why = server_not_leader(r);
+	uint8_t *buf = NULL;
+	size_t n = m->calls.n, len;
+	int rc;
+
 	memset(&cmd, 0, sizeof(cmd));
-	op.key = m->key ? m->key : "";
-	if (m->recurse)
-		op.verb = KV_DELETE_TREE;
-	else if (m->has_cas) {
-		op.verb = KV_DELETE_CAS;
-		op.index = m->cas;
-	} else
-		op.verb = KV_DELETE;
-	cmd.type = FSM_KVS;
-	cmd.single = true;
-	cmd.ops = &op;
-	cmd.nops = 1;
-	server_propose(r, req, PROTO_RAFT_KV_DELETE, &cmd);
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->calls = calloc(n + 1, sizeof(*b->calls))) == NULL ||
+	    (msgs = calloc(n + 1, sizeof(*msgs))) == NULL ||
+	    (types = calloc(n + 1, sizeof(*types))) == NULL ||
+	    (cmd.ops = calloc(n + 1, sizeof(*cmd.ops))) == NULL) {
+		if (b != NULL)
+			free(b->calls);
+		free(b);
+		free(msgs);
+		free(types);
+		free(cmd.ops);
+		server_error(r, req, 500, "out of memory");
+		return;
+	}
+	b->r = r;
+	b->req = req;
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct proto_env env;
+		struct reply rp = { .status = 400 };
+		char text[128];
+
+		b->calls[i].op = -1;
+		if (why != NULL) {
+			rp.status = 500;
+			rp.error = why;
+		} else if ((rc = proto_unpack_env(m->calls.v[i].ptr, m->calls.v[i].len, &env)) != 0) {
+			rp.error = proto_strerror(rc);
+		} else if (env.type != PROTO_RAFT_KV_PUT && env.type != PROTO_RAFT_KV_DELETE) {
+			rp.error = proto_strerror(PROTO_EWRONGMSG);
+		} else if ((rc = proto_unpack_body(&env, &msgs[i])) != 0) {
+			rp.error = proto_strerror(rc);
+		} else {
+			types[i] = env.type;
+			rc = env.type == PROTO_RAFT_KV_PUT ?
+			    kv_put_op(&msgs[i].put, &cmd.ops[cmd.nops], &rp, text, sizeof(text)) :
+			    kv_delete_op(&msgs[i].del, &cmd.ops[cmd.nops], &rp);
+			if (rc == 0) {
+				b->calls[i].op = (long)cmd.nops++;
+				continue;
+			}
+		}
+		b->calls[i].status = rp.status;
+		b->calls[i].error = strdup(rp.error != NULL ? rp.error : "");
+	}
+	if (cmd.nops == 0) {
+		batch_done(b, 0, NULL);
+		goto out;
+	}
+	cmd.type = FSM_KV_BATCH;
+	cmd.req = bus_req_id(req);
+	if (server_seen(r, cmd.req, batch_done, b))
+		goto out;
+	cmd.now_ms = wall_now_us() / 1000;
+	if (fsm_encode(&cmd, &buf, &len) != 0) {
+		for (size_t i = 0; i < n; i++)
+			if (b->calls[i].op >= 0) {
+				b->calls[i].op = -1;
+				b->calls[i].status = 500;
+				b->calls[i].error = strdup("out of memory");
+			}
+		batch_done(b, 0, NULL);
+		goto out;
+	}
+	rc = consensus_propose(r->cons, buf, len, batch_done, b);
+	free(buf);
+	if (rc != 0)
+		batch_done(b, rc, NULL);
+out:
+	for (size_t i = 0; i < n; i++)
+		if (types[i] != PROTO_NONE)
+			proto_free(types[i], &msgs[i]);
+	free(msgs);
+	free(types);
+	free(cmd.ops);
 }
 
 static void
@@ -770,6 +999,7 @@ is_write(int type)
 	switch (type) {
 	case PROTO_RAFT_KV_PUT:
 	case PROTO_RAFT_KV_DELETE:
+	case PROTO_RAFT_KV_BATCH:
 	case PROTO_RAFT_SESSION_CREATE:
 	case PROTO_RAFT_SESSION_DESTROY:
 	case PROTO_RAFT_TXN:
@@ -790,6 +1020,7 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 	union {
 		struct proto_raft_kv_put         kv_put;
 		struct proto_raft_kv_delete      kv_delete;
+		struct proto_raft_kv_batch       kv_batch;
 		struct proto_raft_session_create session_create;
 		struct proto_raft_session_destroy session_destroy;
 		struct proto_raft_session_renew  session_renew;
@@ -806,7 +1037,8 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 	(void)d;
 	if (env->type <= PROTO_NONE || env->type >= PROTO_NTYPES ||
 	    strncmp(proto_name(env->type), "raft.", 5) != 0 ||
-	    env->type == PROTO_RAFT_RESULT || env->type == PROTO_RAFT_CHANGED)
+	    env->type == PROTO_RAFT_RESULT || env->type == PROTO_RAFT_KV_BATCH_RESULT ||
+	    env->type == PROTO_RAFT_CHANGED)
 		return -1;
 	/* A resent write must not run twice (nng req resends). */
 	if (is_write(env->type) && bus_req_once(req) == 1)
@@ -857,10 +1089,11 @@ server_dispatch(struct daemon *d, struct bus_req *req, const struct proto_env *e
 	}
 	switch (env->type) {
 	case PROTO_RAFT_KV_PUT:
-		handle_kv_put(r, req, &m.kv_put);
-		break;
 	case PROTO_RAFT_KV_DELETE:
-		handle_kv_delete(r, req, &m.kv_delete);
+		handle_kv_write(r, req, env->type, &m);
+		break;
+	case PROTO_RAFT_KV_BATCH:
+		handle_kv_batch(r, req, &m.kv_batch);
 		break;
 	case PROTO_RAFT_SESSION_CREATE:
 		handle_session_create(r, req, &m.session_create);

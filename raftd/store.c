@@ -50,6 +50,9 @@
  *                 data: store_open and store_restore rebuild it when its
  *                 count differs from services' (a store or snapshot older
  *                 than the table).
+ *   requests      key   = u64 bus request id of a write (nng resends a
+ *                 call after raftd restarts: the same id, twice)
+ *                 value = the result of its entry (fsm.c, "Request ids")
  *   meta          "applied"     u64, last applied Raft index
  *                 "index.<t>"   u64, last index that changed table <t>
  *                               (the X-Consul-Index of a miss)
@@ -82,6 +85,7 @@ static const char *store_names[STORE_NTABLES] = {
 	[STORE_T_SERVICES] = "services",
 	[STORE_T_CHECKS] = "checks",
 	[STORE_T_SERVICE_NAMES] = "service_names",
+	[STORE_T_REQUESTS] = "requests",
 	[STORE_T_META] = KVSTORE_T_META,
 };
 

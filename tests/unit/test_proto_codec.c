@@ -54,6 +54,14 @@ fill(int t, void *msg, unsigned seed)
 			}
 			break;
 		}
+		case PK_BINS: {
+			struct proto_bins *s = (struct proto_bins *)p;
+			for (unsigned k = 0; k < v % 4; k++) {
+				snprintf(buf, sizeof(buf), "b%u", k * v);
+				proto_bins_push(s, buf, k == 1 ? 0 : strlen(buf));
+			}
+			break;
+		}
 		}
 	}
 }
@@ -93,6 +101,15 @@ assert_same(int t, const void *a, const void *b)
 			assert_int_equal(x->n, y->n);
 			for (size_t k = 0; k < x->n; k++)
 				assert_string_equal(x->v[k], y->v[k]);
+			break;
+		}
+		case PK_BINS: {
+			const struct proto_bins *x = (const void *)pa, *y = (const void *)pb;
+			assert_int_equal(x->n, y->n);
+			for (size_t k = 0; k < x->n; k++) {
+				assert_int_equal(x->v[k].len, y->v[k].len);
+				assert_memory_equal(x->v[k].ptr, y->v[k].ptr, x->v[k].len);
+			}
 			break;
 		}
 		}
@@ -221,6 +238,37 @@ test_rejects_malformed(void **state)
 	proto_buf_free(&buf);
 }
 
+/* A batch's calls are bins: a str among them, or a lying count, is refused. */
+static void
+test_bins_strict(void **state)
+{
+	struct proto_raft_kv_batch b = { 0 }, out;
+	struct proto_buf           buf = { 0 };
+	struct proto_env           env;
+
+	(void)state;
+	assert_true(PROTO_RAFT_KV_BATCH < 0x80);
+	assert_int_equal(proto_bins_push(&b.calls, "ab", 2), 0);
+	assert_int_equal(proto_bins_push(&b.calls, "", 0), 0);
+	assert_int_equal(proto_pack_raft_kv_batch(7, &b, &buf), 0);
+	assert_int_equal(proto_unpack_env(buf.data, buf.len, &env), 0);
+	assert_int_equal(proto_unpack_raft_kv_batch(&env, &out), 0);
+	assert_int_equal(out.calls.n, 2);
+	assert_memory_equal(out.calls.v[0].ptr, "ab", 2);
+	assert_int_equal(out.calls.v[1].len, 0);
+	proto_free_raft_kv_batch(&out);
+	proto_free_raft_kv_batch(&b);
+	proto_buf_free(&buf);
+
+	const unsigned char str[] = { 0x94, PROTO_VERSION, PROTO_RAFT_KV_BATCH, 0x01,
+		0x91, 0x92, 0xc4, 0x01, 'a', 0xa1, 'b' };
+	assert_int_equal(proto_unpack_env(str, sizeof(str), &env), 0);
+	assert_int_equal(proto_unpack_body(&env, &out), PROTO_EFIELD);
+	const unsigned char lying[] = { 0x94, PROTO_VERSION, PROTO_RAFT_KV_BATCH, 0x01,
+		0x91, 0xdd, 0x00, 0x01, 0x00, 0x00, 0xc4, 0x00 };
+	assert_int_not_equal(proto_unpack_env(lying, sizeof(lying), &env), 0);
+}
+
 static void
 test_names_unique(void **state)
 {
@@ -240,6 +288,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_every_type),
 		cmocka_unit_test(test_typed_wrappers),
 		cmocka_unit_test(test_rejects_malformed),
+		cmocka_unit_test(test_bins_strict),
 		cmocka_unit_test(test_names_unique),
 	};
 	return cmocka_run_group_tests_name("proto_codec", tests, NULL, NULL);

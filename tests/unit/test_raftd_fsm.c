@@ -157,6 +157,211 @@ test_apply_skip_and_txn(void **state)
 	store_close(&s);
 }
 
+/*
+ * FSM_KV_BATCH: each op answers as the KV endpoint's lone op would, in
+ * order, and a refused or failed op changes nothing and stops nothing.
+ */
+static void
+test_apply_batch(void **state)
+{
+	const char *sid = "22222222-2222-4222-8222-222222222222";
+	struct fsm_kvop ops[] = {
+		{ .verb = KV_SET, .key = "b/1", .value = (uint8_t *)"one", .value_len = 3 },
+		{ .verb = KV_CAS, .key = "b/2", .value = (uint8_t *)"two", .value_len = 3 },  /* cas=0, new: ok */
+		{ .verb = KV_CAS, .key = "b/1", .value = (uint8_t *)"no", .value_len = 2 },   /* cas=0, exists: false */
+		{ .verb = KV_CAS, .key = "b/1", .value = (uint8_t *)"no", .value_len = 2, .index = 99 },
+		{ .verb = KV_LOCK, .key = "b/l", .value = (uint8_t *)"x", .value_len = 1,
+		  .session = (char *)(uintptr_t)sid },                                      /* no such session */
+		{ .verb = KV_SET, .key = "b/3", .value = (uint8_t *)"three", .value_len = 5 },
+		{ .verb = KV_DELETE_CAS, .key = "b/2", .index = 1 },                         /* stale: false */
+		{ .verb = KV_DELETE, .key = "b/3" },
+	};
+	struct fsm_cmd cmd = { .type = FSM_KV_BATCH, .now_ms = 5, .ops = ops, .nops = 8 }, out;
+	const bool want_ok[] = { true, true, false, false, false, true, false, true };
+	const int want_status[] = { 200, 200, 200, 200, 500, 200, 200, 200 };
+	struct store s;
+	struct fsm f;
+	struct store_txn t;
+	struct store_kv row;
+	uint8_t *buf;
+	size_t len;
+	(void)state;
+
+	assert_int_equal(fsm_encode(&cmd, &buf, &len), 0);
+	assert_int_equal(fsm_decode(buf, len, &out), 0);
+	assert_int_equal(out.type, FSM_KV_BATCH);
+	assert_int_equal(out.nops, 8);
+	assert_int_equal(out.ops[3].index, 99);
+	assert_string_equal(out.ops[4].session, sid);
+	fsm_cmd_free(&out);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_not_equal(fsm_decode(buf, cut, &out), 0);
+
+	open_store(&s, "batch");
+	fsm_init(&f, &s, NULL, NULL);
+	assert_int_equal(fsm_apply(&f, 10, buf, len), 0);
+	free(buf);
+	assert_int_equal(f.result.status, 200);
+	assert_int_equal(f.result.nops, 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(f.result.ops[i].ok, want_ok[i]);
+		assert_int_equal(f.result.ops[i].status, want_status[i]);
+		assert_int_equal(f.result.ops[i].index, 10);
+	}
+	assert_string_equal(f.result.ops[4].error, "invalid session \"22222222-2222-4222-8222-222222222222\"");
+	assert_int_equal(store_begin(&s, &t, false, 0), 0);
+	assert_int_equal(kvs_get(&t, "b/1", 3, &row), 0);
+	assert_memory_equal(row.value, "one", 3);
+	assert_int_equal(kvs_get(&t, "b/2", 3, &row), 0);
+	assert_int_equal(row.modify_index, 10);
+	assert_int_equal(kvs_get(&t, "b/l", 3, &row), MDB_NOTFOUND);
+	assert_int_equal(kvs_get(&t, "b/3", 3, &row), MDB_NOTFOUND);
+	assert_int_equal(store_meta_u64(&t, "applied"), 10);
+	store_txn_free(&t);
+	fsm_fini(&f);
+	store_close(&s);
+}
+
+static int
+count_session(void *arg, const struct store_session *ss)
+{
+	(void)ss;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static uint8_t *
+encode(struct fsm_cmd *cmd, size_t *len)
+{
+	uint8_t *buf;
+	assert_int_equal(fsm_encode(cmd, &buf, len), 0);
+	return buf;
+}
+
+/* A fresh session/create (a new random id) for bus request req. */
+static void
+apply_session_create(struct fsm *f, uint64_t req, uint64_t index)
+{
+	struct fsm_cmd cmd;
+	uint8_t *buf;
+	size_t len;
+	char *err;
+
+	assert_int_equal(sessreq_parse("", "n1", &cmd, &err), 0);
+	cmd.req = req;
+	buf = encode(&cmd, &len);
+	fsm_cmd_free(&cmd);
+	assert_int_equal(fsm_apply(f, index, buf, len), 0);
+	free(buf);
+}
+
+/*
+ * A write proposed twice under one bus request id (nng resends a call to a
+ * restarted raftd) is applied once: the second entry changes nothing and
+ * answers the first's result, also after the store is reopened; records
+ * are pruned FSM_REQ_KEEP (65536) entries later.
+ */
+static void
+test_request_ids(void **state)
+{
+	struct fsm_kvop op = { .verb = KV_CAS, .key = "once", .value = (uint8_t *)"1", .value_len = 1 };
+	struct fsm_cmd cmd, batch = { .type = FSM_KV_BATCH, .req = 78, .ops = &op, .nops = 1 }, out;
+	struct fsm_result seen;
+	struct store s;
+	struct fsm f;
+	struct store_txn t;
+	struct store_kv row;
+	char first[64];
+	uint8_t *buf, nested[] = { 0x94, FSM_REQUEST, 0x01, 0x05,
+		0x94, FSM_REQUEST, 0x01, 0x05, 0x92, 0x00, 0x01 };
+	size_t len;
+	int n = 0;
+	(void)state;
+
+	/* The wrapper round-trips; nesting it, or id 0, is refused. */
+	buf = encode(&batch, &len);
+	assert_int_equal(fsm_decode(buf, len, &out), 0);
+	assert_int_equal(out.type, FSM_KV_BATCH);
+	assert_int_equal(out.req, 78);
+	assert_int_equal(out.nops, 1);
+	fsm_cmd_free(&out);
+	free(buf);
+	assert_int_not_equal(fsm_decode(nested, sizeof(nested), &out), 0);
+	nested[3] = 0;
+	nested[4] = 0x92; nested[5] = 0x00; nested[6] = 0x01;
+	assert_int_not_equal(fsm_decode(nested, 7, &out), 0);
+
+	open_store(&s, "reqs");
+	fsm_init(&f, &s, NULL, NULL);
+	/* A session create, then the same request again with another id. */
+	apply_session_create(&f, 77, 5);
+	assert_true(f.result.ok);
+	assert_false(f.result.dup);
+	assert_non_null(f.result.json);
+	snprintf(first, sizeof(first), "%s", f.result.json);
+	apply_session_create(&f, 77, 6);
+	assert_true(f.result.dup);
+	assert_string_equal(f.result.json, first);
+	assert_int_equal(f.result.index, 5);
+	assert_int_equal(f.dups, 1);
+	assert_int_equal(store_begin(&s, &t, false, 0), 0);
+	session_scan(&t, count_session, &n);
+	assert_int_equal(store_meta_u64(&t, "applied"), 6);
+	store_txn_free(&t);
+	assert_int_equal(n, 1);
+
+	/* A batch's cas=0 on a new key: true; resent, still true (not the
+	 * false a second run would give), and the key is untouched. */
+	buf = encode(&batch, &len);
+	assert_int_equal(fsm_apply(&f, 7, buf, len), 0);
+	assert_int_equal(f.result.nops, 1);
+	assert_true(f.result.ops[0].ok);
+	assert_int_equal(fsm_apply(&f, 8, buf, len), 0);
+	free(buf);
+	assert_true(f.result.dup);
+	assert_int_equal(f.result.nops, 1);
+	assert_true(f.result.ops[0].ok);
+	assert_int_equal(f.result.ops[0].index, 7);
+	assert_int_equal(store_begin(&s, &t, false, 0), 0);
+	assert_int_equal(kvs_get(&t, "once", 4, &row), 0);
+	assert_int_equal(row.modify_index, 7);
+	store_txn_free(&t);
+	fsm_fini(&f);
+	store_close(&s);
+
+	/* raftd restarts: the store still knows both. */
+	open_store(&s, "reqs");
+	fsm_init(&f, &s, NULL, NULL);
+	assert_int_equal(fsm_request_result(&s, 77, &seen), 0);
+	assert_true(seen.dup);
+	assert_string_equal(seen.json, first);
+	fsm_result_free(&seen);
+	assert_int_equal(fsm_request_result(&s, 78, &seen), 0);
+	assert_int_equal(seen.nops, 1);
+	assert_true(seen.ops[0].ok);
+	fsm_result_free(&seen);
+	assert_int_equal(fsm_request_result(&s, 79, &seen), MDB_NOTFOUND);
+
+	/* Pruned once they are FSM_REQ_KEEP entries old, at an index that is a
+	 * multiple of FSM_REQ_PRUNE (4096); younger ones stay. */
+	batch.req = 79;
+	op.key = "twice";
+	buf = encode(&batch, &len);
+	assert_int_equal(fsm_apply(&f, 69000, buf, len), 0);
+	free(buf);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = FSM_NOOP;
+	buf = encode(&cmd, &len);
+	assert_int_equal(fsm_apply(&f, 17 * 4096, buf, len), 0);
+	free(buf);
+	assert_int_equal(fsm_request_result(&s, 77, &seen), MDB_NOTFOUND);
+	assert_int_equal(fsm_request_result(&s, 78, &seen), MDB_NOTFOUND);
+	assert_int_equal(fsm_request_result(&s, 79, &seen), 0);
+	fsm_result_free(&seen);
+	fsm_fini(&f);
+	store_close(&s);
+}
+
 static void
 test_session_request(void **state)
 {
@@ -400,6 +605,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_roundtrip),
 		cmocka_unit_test_setup_teardown(test_apply_skip_and_txn, mkdir_tmp, rm_tmp),
+		cmocka_unit_test_setup_teardown(test_apply_batch, mkdir_tmp, rm_tmp),
+		cmocka_unit_test_setup_teardown(test_request_ids, mkdir_tmp, rm_tmp),
 		cmocka_unit_test(test_session_request),
 		cmocka_unit_test_setup_teardown(test_consensus_durable_restart, mkdir_tmp, rm_tmp),
 	};
