@@ -5,7 +5,8 @@
  *
  * A read goes out through server_issue(): a KV GET that local.c can serve
  * is answered there and then (in the access handler, without suspending,
- * for a new request), anything else is suspended and sent to raftd.  Both
+ * for a new request), and so is a catalog read cache.c holds a current
+ * answer for; anything else is suspended and sent to raftd.  Both
  * answers go through server_settle(), which renders, parks a blocking query
  * whose index has not moved, or asks for the read again.
  */
@@ -218,6 +219,8 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 		server_resume(r);
 		return;
 	}
+	if (r->ckey != NULL)
+		cache_fill(r, &res);
 	switch (server_settle(r, &res)) {
 	case SETTLE_DONE:
 		proto_free_raft_result(&res);
@@ -254,6 +257,27 @@ server_send(struct httpd_req *r)
 	}
 }
 
+/* r's read served in httpd (local.c's KV GET, cache.c's catalog answer):
+ * 0 with res filled until server_local_done(), or -1: ask raftd. */
+static int
+server_local(struct httpd_req *r, struct proto_raft_result *res)
+{
+	if (r->local)
+		return local_kv_get(&r->h->local, r->call_msg, res);
+	if (r->ckey != NULL)
+		return cache_read(r, res);
+	return -1;
+}
+
+static void
+server_local_done(struct httpd_req *r, struct proto_raft_result *res)
+{
+	if (r->local)
+		local_kv_done(&r->h->local, res);
+	else
+		cache_read_done(r, res);
+}
+
 /*
  * Serves r's read from raftd's store when local.c can, else sends r's call
  * (suspending r), or queues it behind HTTPD_MAX_INFLIGHT.
@@ -273,10 +297,10 @@ server_issue(struct httpd_req *r)
 			*r->call_min_index = r->min_index;
 		/* Events after this point may concern the answer (wait.c). */
 		r->seen_seq = wait_seq(&h->wait);
-		if (!r->local || local_kv_get(&h->local, r->call_msg, &res) != 0)
+		if (server_local(r, &res) != 0)
 			break;
 		st = server_settle(r, &res);
-		local_kv_done(&h->local, &res);
+		server_local_done(r, &res);
 		if (st == SETTLE_AGAIN)
 			continue;
 		if (st == SETTLE_DONE)
@@ -481,6 +505,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	free(r->body);
 	free(r->ans.body);
 	free(r->wkey);
+	free(r->ckey);
 	if (r->call_msg != NULL) {
 		if (r->call_free != NULL)
 			r->call_free(r->call_msg);
@@ -570,6 +595,7 @@ server_start(struct httpd *h)
 
 	wait_init(&h->wait, server_reissue, h);
 	local_init(&h->local, cfg->data_dir);
+	cache_init(&h->cache, HTTPD_CACHE_ENTRIES, HTTPD_CACHE_BYTES);
 	pthread_mutex_init(&h->qmu, NULL);
 	if (cfg->port_http < 0) {
 		log_info("HTTP API disabled (ports.http = -1)");
@@ -612,4 +638,5 @@ server_stop(struct httpd *h)
 	h->nmhd = 0;
 	wait_destroy(&h->wait);
 	local_fini(&h->local);
+	cache_fini(&h->cache);
 }

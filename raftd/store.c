@@ -78,9 +78,9 @@ static const char *store_names[STORE_NTABLES] = {
 	[STORE_T_LOCKDELAY] = "lockdelay",
 	[STORE_T_SESSIONS] = "sessions",
 	[STORE_T_SESSION_KEYS] = "session_keys",
-	[STORE_T_NODES] = "nodes",
-	[STORE_T_SERVICES] = "services",
-	[STORE_T_CHECKS] = "checks",
+	[STORE_T_NODES] = KVSTORE_T_NODES,
+	[STORE_T_SERVICES] = KVSTORE_T_SERVICES,
+	[STORE_T_CHECKS] = KVSTORE_T_CHECKS,
 	[STORE_T_SERVICE_NAMES] = "service_names",
 	[STORE_T_META] = KVSTORE_T_META,
 };
