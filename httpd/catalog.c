@@ -8,7 +8,9 @@
  * parks on table "catalog", the event raftd publishes whenever nodes,
  * services or checks moved (raftd answers `unchanged` until the tables the
  * read depends on pass the index, so an unrelated change costs one
- * re-ask, never a render).
+ * re-ask, never a render).  Default and ?stale reads carry a cache key
+ * (catalog_cache_key) so that cache.c can answer them again while the
+ * catalog has not moved.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,9 @@
  * the answer in the request and resumes the connection; MHD then calls the
  * handler again, which queues the response.  KV GETs (default and ?stale)
  * on the leader skip all that: they read raftd's LMDB store directly and
- * are answered in the same call of the handler (local.c).  The daemon's own loop thread
+ * are answered in the same call of the handler (local.c), and so are
+ * catalog and health reads whose answer cache.c holds, current by the
+ * catalog tables' indexes in that store.  The daemon's own loop thread
  * (daemon.h) receives raft.changed events and runs the waiter registry's
  * timer (wait.c).  The registry is the only state shared by the three
  * threads and has its own mutex; a request belongs to exactly one thread at
