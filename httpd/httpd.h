@@ -187,7 +187,9 @@ struct httpd_req {
 	size_t                 ckey_len;
 	unsigned               cdeps;
 	bool                   ctagged;
+	bool                   calone;      /* do not wait for a flight */
 	uint64_t               ctag[CACHE_NTABLES];
+	struct cache_flight   *cflight;     /* the one r's call leads */
 	bool                   suspended;   /* by server_call() */
 	bool                   handed_off;  /* suspended by server.c in the
 	                                       handler: MHD's thread lets go */
@@ -277,13 +279,15 @@ int  local_table_indexes(struct httpd_local *l, const char *const *tables,
  * from stand still (CACHE_* limits and tables at the top).
  */
 struct cache_entry;
+struct cache_flight;
 
 struct httpd_cache {
 	pthread_mutex_t     mu;
 	struct cache_entry *bucket[HTTPD_CACHE_BUCKETS];
 	struct cache_entry *mru, *lru;  /* recency list, most recent first */
+	struct cache_flight *flights;   /* calls others wait for */
 	size_t              n, bytes, max_n, max_bytes;
-	uint64_t            hits, misses, stale, fills, evictions;
+	uint64_t            hits, misses, stale, fills, evictions, coalesced;
 };
 
 void cache_init(struct httpd_cache *c, size_t max_n, size_t max_bytes);
@@ -305,14 +309,26 @@ void cache_put(struct httpd_cache *c, const char *key, size_t klen,
          unsigned deps, const uint64_t *tag, uint64_t index,
          const char *body, size_t len);
 /*
- * r's catalog read from the cache (server.c): 0 with res filled as raftd's
- * reply would be and the cache locked until cache_read_done(); -1: ask
- * raftd (r remembers the tables' indexes for cache_fill).
+ * r's catalog read from the cache (server.c).  CACHE_HIT: res filled as
+ * raftd's reply would be, the cache locked until cache_read_done().
+ * CACHE_ASK: ask raftd (r remembers the tables' indexes, and may lead a
+ * flight: call cache_land() when its call ends, whatever the outcome).
+ * CACHE_WAIT: a call for the same current answer is in flight: suspend r,
+ * then cache_wait().
  */
+enum { CACHE_ASK = -1, CACHE_HIT = 0, CACHE_WAIT = 1 };
 int  cache_read(struct httpd_req *r, struct proto_raft_result *res);
 void cache_read_done(struct httpd_req *r, struct proto_raft_result *res);
-/* raftd answered r: keep the answer if it is a cacheable one. */
-void cache_fill(struct httpd_req *r, const struct proto_raft_result *res);
+/* Hands suspended r to the flight cache_read() saw: 0, or -1 when it has
+ * landed meanwhile (read again). */
+int  cache_wait(struct httpd_req *r);
+/*
+ * r's call to raftd ended (res NULL: it failed): keeps a cacheable answer
+ * and ends r's flight.  Returns its waiters (linked by wnext), each to be
+ * issued again.
+ */
+struct httpd_req *cache_land(struct httpd_req *r,
+         const struct proto_raft_result *res);
 
 struct httpd {
 	struct daemon        *d;

@@ -195,6 +195,25 @@ server_done_one(struct httpd *h)
 	return next;
 }
 
+/*
+ * r's call to raftd ended (res NULL: failed): the answer cache keeps what
+ * it can, and the requests that waited for this answer look again.  Before
+ * r is answered: after that r may be gone.
+ */
+static void
+server_land(struct httpd_req *r, const struct proto_raft_result *res)
+{
+	struct httpd_req *w, *next;
+
+	if (r->ckey == NULL)
+		return;
+	for (w = cache_land(r, res); w != NULL; w = next) {
+		next = w->wnext;
+		w->wnext = NULL;
+		server_issue(w);
+	}
+}
+
 static void
 server_on_reply(struct bus *b, int err, const struct proto_env *env,
     void *arg)
@@ -208,6 +227,7 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 	if ((next = server_done_one(h)) != NULL)
 		server_send(next);
 	if (err != 0) {
+		server_land(r, NULL);
 		server_answer_text(r, 500,
 		    "rpc error making call: raftd did not answer");
 		server_resume(r);
@@ -215,12 +235,12 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 	}
 	if ((rv = proto_unpack_raft_result(env, &res)) != 0) {
 		log_warnx("bad raft.result: %s", proto_strerror(rv));
+		server_land(r, NULL);
 		server_answer_text(r, 500, "rpc error: bad reply from raftd");
 		server_resume(r);
 		return;
 	}
-	if (r->ckey != NULL)
-		cache_fill(r, &res);
+	server_land(r, &res);
 	switch (server_settle(r, &res)) {
 	case SETTLE_DONE:
 		proto_free_raft_result(&res);
@@ -249,6 +269,7 @@ server_send(struct httpd_req *r)
 	if (rv != 0) {
 		struct httpd_req *next = server_done_one(h);
 
+		server_land(r, NULL);
 		server_answer_text(r, 500,
 		    "rpc error making call: cannot reach raftd");
 		server_resume(r);
@@ -258,7 +279,8 @@ server_send(struct httpd_req *r)
 }
 
 /* r's read served in httpd (local.c's KV GET, cache.c's catalog answer):
- * 0 with res filled until server_local_done(), or -1: ask raftd. */
+ * CACHE_HIT (0) with res filled until server_local_done(), CACHE_ASK (-1):
+ * ask raftd, or CACHE_WAIT (cache.c). */
 static int
 server_local(struct httpd_req *r, struct proto_raft_result *res)
 {
@@ -286,7 +308,7 @@ static void
 server_issue(struct httpd_req *r)
 {
 	struct httpd *h = r->h;
-	int           now = 0;
+	int           now = 0, rc;
 
 	for (;;) {
 		struct proto_raft_result res;
@@ -297,7 +319,16 @@ server_issue(struct httpd_req *r)
 			*r->call_min_index = r->min_index;
 		/* Events after this point may concern the answer (wait.c). */
 		r->seen_seq = wait_seq(&h->wait);
-		if (server_local(r, &res) != 0)
+		rc = server_local(r, &res);
+		if (rc == CACHE_WAIT) {
+			/* The same answer is on its way: wait for it, suspended
+			 * first, for it may land on another thread at once. */
+			server_suspend(r);
+			if (cache_wait(r) == 0)
+				return;
+			continue;
+		}
+		if (rc != CACHE_HIT)
 			break;
 		st = server_settle(r, &res);
 		server_local_done(r, &res);

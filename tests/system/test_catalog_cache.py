@@ -234,3 +234,27 @@ def test_agent_check_fail_reaches_health_service(cat):
     assert took < 10, took
     assert cache_stats(cat)["hits"] > before["hits"]
     same(r, cat.http("GET", q + "&consistent"), q)
+
+
+def test_concurrent_misses_share_one_answer(cat):
+    """After each change, a burst of reads of one key: the misses that come
+    while raftd renders wait for that answer (coalesced) instead of asking
+    the same question; every one of them gets the new answer."""
+    from concurrent.futures import ThreadPoolExecutor
+    q = "/v1/health/service/web?passing"
+    before = cache_stats(cat)
+    with ThreadPoolExecutor(32) as pool:
+        for i in range(10):
+            status = "critical" if i % 2 == 0 else "passing"
+            register(cat, instance(4, status))
+            got = list(pool.map(lambda _: cat.http("GET", q), range(32)))
+            ref = cat.http("GET", q + "&consistent")
+            for r in got:
+                same(r, ref, (i, q))
+            names = [e["Node"]["Node"] for e in ref.json()]
+            assert ("n04" in names) == (status == "passing"), i
+    after = cache_stats(cat)
+    # 320 reads over 10 changes: a few asked raftd, most hit or waited.
+    assert after["hits"] + after["coalesced"] - before["hits"] - \
+        before["coalesced"] >= 160
+    assert after["fills"] - before["fills"] <= 160
