@@ -126,8 +126,13 @@ catalog_query(struct httpd_req *r)
 static void
 catalog_cache_key(struct httpd_req *r, const struct proto_raft_catalog_read *m)
 {
-	size_t lw = strlen(m->what), la = strlen(m->arg), lq = strlen(m->query);
+	size_t lw, la, lq;
 
+	if (m->what == NULL || m->arg == NULL || m->query == NULL)
+		return;
+	lw = strlen(m->what);
+	la = strlen(m->arg);
+	lq = strlen(m->query);
 	if ((r->ckey = malloc(lw + la + lq + 2)) == NULL)
 		return;
 	memcpy(r->ckey, m->what, lw + 1);
