@@ -91,8 +91,13 @@ server_render_result(struct httpd_req *r, const struct proto_raft_result *res)
 		a->nosniff = true;
 		r->state = REQ_DONE;
 	} else if (res->json != NULL) {
-		server_answer_json(r, (unsigned)res->status, strdup(res->json),
-		    strlen(res->json));
+		/* One pass over a body that can be large (a catalog answer). */
+		size_t n = strlen(res->json);
+		char  *b = malloc(n + 1);
+
+		if (b != NULL)
+			memcpy(b, res->json, n + 1);
+		server_answer_json(r, (unsigned)res->status, b, b ? n : 0);
 	} else {
 		const char *b = res->ok ? "true" : "false";
 
