@@ -246,6 +246,12 @@ server_on_reply(struct bus *b, int err, const struct proto_env *env,
 		return;
 	}
 	server_land(r, &res);
+	/* A cache flight's leader asked for the whole answer (cache.c); a
+	 * blocking one wants it only if it moved past its index, the rule raftd
+	 * applies when asked with min_index. */
+	if (r->ckey != NULL && r->min_index > 0 && res.status == 200 &&
+	    !res.unchanged && res.index <= r->min_index)
+		res.unchanged = true;
 	switch (server_settle(r, &res)) {
 	case SETTLE_DONE:
 		proto_free_raft_result(&res);

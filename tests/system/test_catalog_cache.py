@@ -258,3 +258,37 @@ def test_concurrent_misses_share_one_answer(cat):
     assert after["hits"] + after["coalesced"] - before["hits"] - \
         before["coalesced"] >= 160
     assert after["fills"] - before["fills"] <= 160
+
+
+def test_woken_blocking_queries_share_one_render(cat):
+    """50 blocking queries on one key, woken by one change: raftd renders
+    the new answer about once, the others are served it from the cache,
+    and all of them return it."""
+    q = "/v1/health/service/web?passing"
+    r = cat.http("GET", q)
+    idx = int(r.headers["X-Consul-Index"])
+    out = [None] * 50
+
+    def waiter(i):
+        out[i] = cat.http("GET", q + "&index=%d&wait=30s" % idx, timeout=60)
+
+    threads = [threading.Thread(target=waiter, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if cat.children()["httpd"]["status"]["parked"] >= 50:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the queries never all parked")
+    before = cache_stats(cat)
+    register(cat, instance(5, "critical"))
+    for t in threads:
+        t.join(40)
+    ref = cat.http("GET", q + "&consistent")
+    assert "n05" not in [e["Node"]["Node"] for e in ref.json()]
+    for r in out:
+        same(r, ref, "woken")
+    after = cache_stats(cat)
+    assert after["fills"] - before["fills"] <= 5, (before, after)
