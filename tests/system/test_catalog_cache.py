@@ -292,3 +292,24 @@ def test_woken_blocking_queries_share_one_render(cat):
         same(r, ref, "woken")
     after = cache_stats(cat)
     assert after["fills"] - before["fills"] <= 5, (before, after)
+
+
+def test_raftd_restart(cat):
+    q = "/v1/catalog/service/web"
+    cat.http("GET", q)
+    cat.http("GET", q)
+    cat.cli("debug", "restart", "raftd", check=True)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = cat.http("PUT", "/v1/catalog/register",
+                     data=json.dumps(instance(2, port=7777)))
+        if r.status_code == 200 and r.text == "true":
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("no writes after raftd's restart:\n" + cat.log())
+    for i in range(10):
+        register(cat, instance(2, port=7000 + i))
+        ports = {e["Node"]: e["ServicePort"] for e in cat.http("GET", q).json()}
+        assert ports["n02"] == 7000 + i
+    same(cat.http("GET", q), cat.http("GET", q + "?consistent"), q)
