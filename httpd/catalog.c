@@ -8,7 +8,9 @@
  * parks on table "catalog", the event raftd publishes whenever nodes,
  * services or checks moved (raftd answers `unchanged` until the tables the
  * read depends on pass the index, so an unrelated change costs one
- * re-ask, never a render).
+ * re-ask, never a render).  Default and ?stale reads carry a cache key
+ * (catalog_cache_key) so that cache.c can answer them again while the
+ * catalog has not moved.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +118,29 @@ catalog_query(struct httpd_req *r)
 	return s;
 }
 
+/*
+ * The answer cache's key: what raftd's answer is a function of, "what NUL
+ * arg NUL query" (the filters as catalog_query() normalized them).  No key
+ * (no memory): no caching.
+ */
+static void
+catalog_cache_key(struct httpd_req *r, const struct proto_raft_catalog_read *m)
+{
+	size_t lw, la, lq;
+
+	if (m->what == NULL || m->arg == NULL || m->query == NULL)
+		return;
+	lw = strlen(m->what);
+	la = strlen(m->arg);
+	lq = strlen(m->query);
+	if ((r->ckey = malloc(lw + la + lq + 2)) == NULL)
+		return;
+	memcpy(r->ckey, m->what, lw + 1);
+	memcpy(r->ckey + lw + 1, m->arg, la + 1);
+	memcpy(r->ckey + lw + la + 2, m->query, lq);
+	r->ckey_len = lw + la + lq + 2;
+}
+
 static void
 catalog_read(struct httpd_req *r, const char *what, const char *arg,
     const char *missing)
@@ -146,6 +171,9 @@ catalog_read(struct httpd_req *r, const char *what, const char *arg,
 	r->call_free = catalog_free_read;
 	r->read = true;
 	r->call_min_index = &msg->min_index;
+	if (msg->consistency != RAFT_CONS_CONSISTENT &&
+	    (r->cdeps = cache_deps(what)) != 0)
+		catalog_cache_key(r, msg);
 	if (r->q.has_index && r->q.index > 0) {
 		r->blocking = true;
 		r->min_index = r->q.index;

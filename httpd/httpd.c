@@ -92,6 +92,17 @@ httpd_status(struct daemon *d, json_t *out)
 	    (json_int_t)atomic_load(&h->local.errors)));
 	json_object_set_new(out, "local_ready", json_boolean(
 	    local_usable(&h->local)));
+	pthread_mutex_lock(&h->cache.mu);
+	json_object_set_new(out, "cache", json_pack("{sIsIsIsIsIsIsIsI}",
+	    "entries", (json_int_t)h->cache.n,
+	    "bytes", (json_int_t)h->cache.bytes,
+	    "hits", (json_int_t)h->cache.hits,
+	    "misses", (json_int_t)h->cache.misses,
+	    "stale", (json_int_t)h->cache.stale,
+	    "fills", (json_int_t)h->cache.fills,
+	    "evictions", (json_int_t)h->cache.evictions,
+	    "coalesced", (json_int_t)h->cache.coalesced));
+	pthread_mutex_unlock(&h->cache.mu);
 }
 
 static void

@@ -7,7 +7,9 @@
  * the answer in the request and resumes the connection; MHD then calls the
  * handler again, which queues the response.  KV GETs (default and ?stale)
  * on the leader skip all that: they read raftd's LMDB store directly and
- * are answered in the same call of the handler (local.c).  The daemon's own loop thread
+ * are answered in the same call of the handler (local.c), and so are
+ * catalog and health reads whose answer cache.c holds, current by the
+ * catalog tables' indexes in that store.  The daemon's own loop thread
  * (daemon.h) receives raft.changed events and runs the waiter registry's
  * timer (wait.c).  The registry is the only state shared by the three
  * threads and has its own mutex; a request belongs to exactly one thread at
@@ -66,6 +68,12 @@
 #define HTTPD_BATCH_MAX_BYTES (768 * 1024)
 #define HTTPD_WAIT_DEFAULT_MS (300 * 1000)         /* default_query_time */
 #define HTTPD_WAIT_MAX_MS     (600 * 1000)         /* max_query_time */
+/* The answer cache (cache.c): bounds, and the catalog tables it watches. */
+#define HTTPD_CACHE_ENTRIES  1024
+#define HTTPD_CACHE_BYTES    (32 * 1024 * 1024)
+#define HTTPD_CACHE_BUCKETS  2048
+enum { CACHE_T_NODES, CACHE_T_SERVICES, CACHE_T_CHECKS, CACHE_NTABLES };
+#define CACHE_DEP(t)         (1u << (t))
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -186,6 +194,15 @@ struct httpd_req {
 	/* The call to raftd, kept so that a blocking read can be re-issued. */
 	bool                   read;        /* answers carry query meta */
 	bool                   local;       /* a KV GET local.c may serve */
+	/* A catalog read cache.c may serve: its key, tables and their
+	 * indexes read before the call to raftd (ctagged). */
+	char                  *ckey;
+	size_t                 ckey_len;
+	unsigned               cdeps;
+	bool                   ctagged;
+	bool                   calone;      /* do not wait for a flight */
+	uint64_t               ctag[CACHE_NTABLES];
+	struct cache_flight   *cflight;     /* the one r's call leads */
 	bool                   suspended;   /* by server_call() */
 	bool                   handed_off;  /* suspended by server.c in the
 	                                       handler: MHD's thread lets go */
@@ -263,6 +280,68 @@ bool local_usable(struct httpd_local *l);
 int  local_kv_get(struct httpd_local *l, const struct proto_raft_kv_get *m,
          struct proto_raft_result *res);
 void local_kv_done(struct httpd_local *l, struct proto_raft_result *res);
+/*
+ * meta "index.<table>" of each of tables[0..n) into out[], read in one
+ * short read txn.  0, or -1 when local reads are not usable now.
+ */
+int  local_table_indexes(struct httpd_local *l, const char *const *tables,
+         size_t n, uint64_t *out);
+
+/*
+ * cache.c: catalog and health answers kept while the tables they were read
+ * from stand still (CACHE_* limits and tables at the top).
+ */
+struct cache_entry;
+struct cache_flight;
+
+struct httpd_cache {
+	pthread_mutex_t     mu;
+	struct cache_entry *bucket[HTTPD_CACHE_BUCKETS];
+	struct cache_entry *mru, *lru;  /* recency list, most recent first */
+	struct cache_flight *flights;   /* calls others wait for */
+	size_t              n, bytes, max_n, max_bytes;
+	uint64_t            hits, misses, stale, fills, evictions, coalesced;
+};
+
+void cache_init(struct httpd_cache *c, size_t max_n, size_t max_bytes);
+void cache_fini(struct httpd_cache *c);
+/* The tables (CACHE_DEP mask) raft.catalog_read `what` reads; 0: uncached. */
+unsigned cache_deps(const char *what);
+/*
+ * The entry for key if its tables' indexes (deps of the entry) equal now[]:
+ * 0 with the cache locked, *body pointing at the entry's body (NUL
+ * terminated) until cache_unlock().  -1 otherwise (unlocked); an entry whose
+ * tables moved is dropped.
+ */
+int  cache_get(struct httpd_cache *c, const char *key, size_t klen,
+         const uint64_t *now, const char **body, size_t *len,
+         uint64_t *index);
+void cache_unlock(struct httpd_cache *c);
+/* Stores a copy of body under key, read when the tables were at tag[]. */
+void cache_put(struct httpd_cache *c, const char *key, size_t klen,
+         unsigned deps, const uint64_t *tag, uint64_t index,
+         const char *body, size_t len);
+/*
+ * r's catalog read from the cache (server.c).  CACHE_HIT: res filled as
+ * raftd's reply would be, the cache locked until cache_read_done().
+ * CACHE_ASK: ask raftd (r remembers the tables' indexes, and may lead a
+ * flight: call cache_land() when its call ends, whatever the outcome).
+ * CACHE_WAIT: a call for the same current answer is in flight: suspend r,
+ * then cache_wait().
+ */
+enum { CACHE_ASK = -1, CACHE_HIT = 0, CACHE_WAIT = 1 };
+int  cache_read(struct httpd_req *r, struct proto_raft_result *res);
+void cache_read_done(struct httpd_req *r, struct proto_raft_result *res);
+/* Hands suspended r to the flight cache_read() saw: 0, or -1 when it has
+ * landed meanwhile (read again). */
+int  cache_wait(struct httpd_req *r);
+/*
+ * r's call to raftd ended (res NULL: it failed): keeps a cacheable answer
+ * and ends r's flight.  Returns its waiters (linked by wnext), each to be
+ * issued again.
+ */
+struct httpd_req *cache_land(struct httpd_req *r,
+         const struct proto_raft_result *res);
 
 struct httpd {
 	struct daemon        *d;
@@ -270,6 +349,7 @@ struct httpd {
 	int                   nmhd;
 	struct wait_registry  wait;
 	struct httpd_local    local;
+	struct httpd_cache    cache;
 	atomic_int            inflight;      /* calls to raftd not yet answered */
 	pthread_mutex_t       qmu;           /* the queue of calls not yet sent */
 	struct httpd_req     *qhead, *qtail; /* linked by wnext */

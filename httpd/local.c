@@ -125,15 +125,14 @@ local_usable(struct httpd_local *l)
 	        memory_order_relaxed);
 }
 
-int
-local_kv_get(struct httpd_local *l, const struct proto_raft_kv_get *m,
-    struct proto_raft_result *res)
+/* Locks the one read txn and renews it: 0, or -1 (not usable, or LMDB
+ * failed) with the lock released. */
+static int
+local_begin(struct httpd_local *l)
 {
-	struct kvstore_result kr;
-	struct kvstore_get    q;
-	int                   rc;
+	int rc;
 
-	if (m->consistency == RAFT_CONS_CONSISTENT || !local_usable(l))
+	if (!local_usable(l))
 		return -1;
 	pthread_mutex_lock(&l->mu);
 	rc = mdb_txn_renew(l->txn);
@@ -147,6 +146,37 @@ local_kv_get(struct httpd_local *l, const struct proto_raft_kv_get *m,
 		atomic_fetch_add(&l->errors, 1);
 		return -1;
 	}
+	return 0;
+}
+
+static void
+local_end(struct httpd_local *l)
+{
+	mdb_txn_reset(l->txn);
+	pthread_mutex_unlock(&l->mu);
+}
+
+int
+local_table_indexes(struct httpd_local *l, const char *const *tables,
+    size_t n, uint64_t *out)
+{
+	if (local_begin(l) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = kvstore_table_index(l->txn, l->db.meta, tables[i]);
+	local_end(l);
+	return 0;
+}
+
+int
+local_kv_get(struct httpd_local *l, const struct proto_raft_kv_get *m,
+    struct proto_raft_result *res)
+{
+	struct kvstore_result kr;
+	struct kvstore_get    q;
+
+	if (m->consistency == RAFT_CONS_CONSISTENT || local_begin(l) != 0)
+		return -1;
 	memset(&q, 0, sizeof(q));
 	q.key = m->key != NULL ? m->key : "";
 	q.klen = strlen(q.key);
@@ -181,6 +211,5 @@ local_kv_done(struct httpd_local *l, struct proto_raft_result *res)
 	free(res->json);
 	res->json = NULL;
 	res->value.ptr = NULL;
-	mdb_txn_reset(l->txn);
-	pthread_mutex_unlock(&l->mu);
+	local_end(l);
 }

@@ -5,7 +5,8 @@
  *
  * A read goes out through server_issue(): a KV GET that local.c can serve
  * is answered there and then (in the access handler, without suspending,
- * for a new request), anything else is suspended and sent to raftd.  Both
+ * for a new request), and so is a catalog read cache.c holds a current
+ * answer for; anything else is suspended and sent to raftd.  Both
  * answers go through server_settle(), which renders, parks a blocking query
  * whose index has not moved, or asks for the read again.
  */
@@ -90,8 +91,13 @@ server_render_result(struct httpd_req *r, const struct proto_raft_result *res)
 		a->nosniff = true;
 		r->state = REQ_DONE;
 	} else if (res->json != NULL) {
-		server_answer_json(r, (unsigned)res->status, strdup(res->json),
-		    strlen(res->json));
+		/* One pass over a body that can be large (a catalog answer). */
+		size_t n = strlen(res->json);
+		char  *b = malloc(n + 1);
+
+		if (b != NULL)
+			memcpy(b, res->json, n + 1);
+		server_answer_json(r, (unsigned)res->status, b, b ? n : 0);
 	} else {
 		const char *b = res->ok ? "true" : "false";
 
@@ -194,6 +200,25 @@ server_done_one(struct httpd *h)
 	return next;
 }
 
+/*
+ * r's call to raftd ended (res NULL: failed): the answer cache keeps what
+ * it can, and the requests that waited for this answer look again.  Before
+ * r is answered: after that r may be gone.
+ */
+static void
+server_land(struct httpd_req *r, const struct proto_raft_result *res)
+{
+	struct httpd_req *w, *next;
+
+	if (r->ckey == NULL)
+		return;
+	for (w = cache_land(r, res); w != NULL; w = next) {
+		next = w->wnext;
+		w->wnext = NULL;
+		server_issue(w);
+	}
+}
+
 static void
 server_on_reply(struct bus *b, int err, const struct proto_env *env,
     void *arg)
@@ -213,6 +238,7 @@ server_result(struct httpd_req *r, int err, const struct proto_env *env)
 	int                      rv;
 
 	if (err != 0) {
+		server_land(r, NULL);
 		server_answer_text(r, 500,
 		    "rpc error making call: raftd did not answer");
 		server_resume(r);
@@ -220,10 +246,18 @@ server_result(struct httpd_req *r, int err, const struct proto_env *env)
 	}
 	if ((rv = proto_unpack_raft_result(env, &res)) != 0) {
 		log_warnx("bad raft.result: %s", proto_strerror(rv));
+		server_land(r, NULL);
 		server_answer_text(r, 500, "rpc error: bad reply from raftd");
 		server_resume(r);
 		return;
 	}
+	server_land(r, &res);
+	/* A cache flight's leader asked for the whole answer (cache.c); a
+	 * blocking one wants it only if it moved past its index, the rule raftd
+	 * applies when asked with min_index. */
+	if (r->ckey != NULL && r->min_index > 0 && res.status == 200 &&
+	    !res.unchanged && res.index <= r->min_index)
+		res.unchanged = true;
 	switch (server_settle(r, &res)) {
 	case SETTLE_DONE:
 		proto_free_raft_result(&res);
@@ -252,12 +286,35 @@ server_send(struct httpd_req *r)
 	if (rv != 0) {
 		struct httpd_req *next = server_done_one(h);
 
+		server_land(r, NULL);
 		server_answer_text(r, 500,
 		    "rpc error making call: cannot reach raftd");
 		server_resume(r);
 		if (next != NULL)
 			server_send(next);
 	}
+}
+
+/* r's read served in httpd (local.c's KV GET, cache.c's catalog answer):
+ * CACHE_HIT (0) with res filled until server_local_done(), CACHE_ASK (-1):
+ * ask raftd, or CACHE_WAIT (cache.c). */
+static int
+server_local(struct httpd_req *r, struct proto_raft_result *res)
+{
+	if (r->local)
+		return local_kv_get(&r->h->local, r->call_msg, res);
+	if (r->ckey != NULL)
+		return cache_read(r, res);
+	return -1;
+}
+
+static void
+server_local_done(struct httpd_req *r, struct proto_raft_result *res)
+{
+	if (r->local)
+		local_kv_done(&r->h->local, res);
+	else
+		cache_read_done(r, res);
 }
 
 /*
@@ -268,7 +325,7 @@ static void
 server_issue(struct httpd_req *r)
 {
 	struct httpd *h = r->h;
-	int           now = 0;
+	int           now = 0, rc;
 
 	for (;;) {
 		struct proto_raft_result res;
@@ -279,10 +336,19 @@ server_issue(struct httpd_req *r)
 			*r->call_min_index = r->min_index;
 		/* Events after this point may concern the answer (wait.c). */
 		r->seen_seq = wait_seq(&h->wait);
-		if (!r->local || local_kv_get(&h->local, r->call_msg, &res) != 0)
+		rc = server_local(r, &res);
+		if (rc == CACHE_WAIT) {
+			/* The same answer is on its way: wait for it, suspended
+			 * first, for it may land on another thread at once. */
+			server_suspend(r);
+			if (cache_wait(r) == 0)
+				return;
+			continue;
+		}
+		if (rc != CACHE_HIT)
 			break;
 		st = server_settle(r, &res);
-		local_kv_done(&h->local, &res);
+		server_local_done(r, &res);
 		if (st == SETTLE_AGAIN)
 			continue;
 		if (st == SETTLE_DONE)
@@ -492,6 +558,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	free(r->body);
 	free(r->ans.body);
 	free(r->wkey);
+	free(r->ckey);
 	if (r->call_msg != NULL) {
 		if (r->call_free != NULL)
 			r->call_free(r->call_msg);
@@ -581,6 +648,7 @@ server_start(struct httpd *h)
 
 	wait_init(&h->wait, server_reissue, h);
 	local_init(&h->local, cfg->data_dir);
+	cache_init(&h->cache, HTTPD_CACHE_ENTRIES, HTTPD_CACHE_BYTES);
 	pthread_mutex_init(&h->qmu, NULL);
 	batch_init(h);
 	if (cfg->port_http < 0) {
@@ -624,4 +692,5 @@ server_stop(struct httpd *h)
 	h->nmhd = 0;
 	wait_destroy(&h->wait);
 	local_fini(&h->local);
+	cache_fini(&h->cache);
 }

@@ -8,8 +8,9 @@
  * raft.changed events (received on httpd's loop thread) name the table and
  * key of every change; each parked request they concern is taken out and its
  * read re-issued with the same N (to raftd, or read from raftd's store by
- * local.c for a KV GET on the leader), so what decides "changed" is always
- * raftd's store, never the event.
+ * local.c for a KV GET on the leader, or answered by cache.c from an
+ * answer current by that store's indexes), so what decides "changed" is
+ * always raftd's store, never the event.
  *
  * Two races, two answers:
  *  - An event can arrive between raftd serving the read and the request

@@ -47,6 +47,11 @@
 #define KVSTORE_T_KV         "kv"
 #define KVSTORE_T_TOMBSTONES "tombstones"
 #define KVSTORE_T_META       "meta"
+/* The catalog's tables: httpd's answer cache (httpd/cache.c) watches their
+ * meta "index.<table>" to know when a cached catalog answer is still good. */
+#define KVSTORE_T_NODES      "nodes"
+#define KVSTORE_T_SERVICES   "services"
+#define KVSTORE_T_CHECKS     "checks"
 /* meta keys: the last applied Raft index; "index.<table>" per table. */
 #define KVSTORE_META_APPLIED "applied"
 
