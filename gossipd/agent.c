@@ -762,16 +762,9 @@ agent_init(struct daemon *d)
 	    net_addr_str(&adv, a, sizeof(a)), gc.name, c->dev ? "fast" : "lan",
 	    gc.keyring.n ? ", encrypted" : "");
 
+	/* -join is the supervisor's: it sends gossip.join once every child
+	 * is up, and stops the agent if nobody answers (control.c). */
 	nsnap = serf_snapshot_load(&A.g, snap, 64);
-	for (size_t i = 0; i < c->start_join.n; i++) {
-		struct gd_addr j;
-		if (net_resolve(c->start_join.v[i], port, &j) != 0) {
-			log_warnx("-join: bad address %s", c->start_join.v[i]);
-			continue;
-		}
-		if (serf_join(&A.g, &j, 1) == 0)
-			log_warnx("-join %s: failed", c->start_join.v[i]);
-	}
 	for (int i = 0; i < nsnap; i++)
 		if (serf_join(&A.g, &snap[i], 1) > 0) {
 			log_info("rejoined from snapshot via %s",

@@ -391,14 +391,20 @@ agent_on_signal(int sig, void *arg)
 			break;
 		}
 		log_info("caught signal %s: stopping", strsignal(sig));
-		notify_send("STOPPING=1");
-		s->stopping = 1;
-		s->stop_deadline = loop_now_ms() + STOP_GRACE_MS;
-		children_stop_all(s, SIGTERM);
-		if (children_alive(s) == 0)
-			loop_stop(s->loop);
+		agent_stop(s);
 		break;
 	}
+}
+
+void
+agent_stop(struct supervisor *s)
+{
+	notify_send("STOPPING=1");
+	s->stopping = 1;
+	s->stop_deadline = loop_now_ms() + STOP_GRACE_MS;
+	children_stop_all(s, SIGTERM);
+	if (children_alive(s) == 0)
+		loop_stop(s->loop);
 }
 
 static void
@@ -494,7 +500,7 @@ agent_main(int argc, char **argv)
 	config_free(&s->cfg);
 	json_decref(s->doc);
 	loop_free(s->loop);
-	return 0;
+	return s->exit_code;
 }
 
 int

@@ -156,13 +156,77 @@ control_hello(struct supervisor *s, struct bus_req *req,
 	proto_free_ctl_hello(&h);
 }
 
+/* Every child is up (and -join done): tell systemd. */
+static void
+control_running(struct supervisor *s)
+{
+	char status[128];
+
+	log_info("agent running: %d processes", SUP_NCHILDREN + 1);
+	snprintf(status, sizeof(status),
+	    "READY=1\nSTATUS=agent running: node %s, %d children\nMAINPID=%d",
+	    s->cfg.node_name, SUP_NCHILDREN, (int)getpid());
+	notify_send(status);
+}
+
+static void
+control_join_done(struct bus *b, int err, const struct proto_env *reply,
+    void *arg)
+{
+	struct supervisor         *s = arg;
+	struct proto_gossip_result res;
+	json_t                    *j;
+	long long                  n = 0;
+
+	(void)b;
+	if (s->stopping)
+		return;
+	if (err == 0 && proto_unpack_gossip_result(reply, &res) == 0) {
+		if (res.status == 200 && res.json != NULL &&
+		    (j = json_loads(res.json, 0, NULL)) != NULL) {
+			n = json_integer_value(json_object_get(j, "joined"));
+			json_decref(j);
+		}
+		if (n <= 0)
+			log_error("%s", res.error != NULL ? res.error :
+			    "Failed to join: no address answered");
+		proto_free_gossip_result(&res);
+	} else
+		log_error("Failed to join: gossipd did not answer");
+	if (n <= 0) {
+		/* Consul: an agent that cannot join any -join address does
+		 * not start. */
+		s->exit_code = 1;
+		agent_stop(s);
+		return;
+	}
+	log_info("Join completed. Initial agents synced with: agent_count=%lld",
+	    n);
+	control_running(s);
+}
+
+/*
+ * -join (start_join): once per agent start, after every child is up, as
+ * Consul's startupJoin.  A restarted gossipd does not join again: it
+ * rejoins from its snapshot, like a serf that comes back.
+ */
+static void
+control_start_join(struct supervisor *s)
+{
+	struct proto_gossip_join j = { .addrs = s->cfg.start_join };
+
+	log_info("Joining cluster...");
+	if (bus_call_async(s->bus, "gossipd", PROTO_GOSSIP_JOIN, &j, 15000, 0,
+	        control_join_done, s) != 0)
+		control_join_done(s->bus, -1, NULL, s);
+}
+
 static void
 control_ready(struct supervisor *s, struct bus_req *req,
     const struct proto_env *env)
 {
 	struct proto_ctl_ready r;
 	struct child          *c;
-	char                   status[128];
 
 	if (proto_unpack_ctl_ready(env, &r) != 0) {
 		bus_req_drop(req);
@@ -181,11 +245,10 @@ control_ready(struct supervisor *s, struct bus_req *req,
 	bus_reply(req, PROTO_CTL_RESULT, &res);
 	if (!s->ready_sent && children_all_ready(s)) {
 		s->ready_sent = 1;
-		log_info("agent running: %d processes", SUP_NCHILDREN + 1);
-		snprintf(status, sizeof(status),
-		    "READY=1\nSTATUS=agent running: node %s, %d children\nMAINPID=%d",
-		    s->cfg.node_name, SUP_NCHILDREN, (int)getpid());
-		notify_send(status);
+		if (s->cfg.start_join.n > 0)
+			control_start_join(s);
+		else
+			control_running(s);
 	}
 }
 

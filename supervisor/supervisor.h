@@ -52,6 +52,7 @@ struct supervisor {
 	int           stopping;
 	uint64_t      stop_deadline;
 	int           ready_sent;
+	int           exit_code;     /* of tribune agent, once stopped */
 	uint64_t      start_ms;
 	struct child  children[SUP_NCHILDREN];
 	/* tap hub */
@@ -66,6 +67,8 @@ int  agent_main(int argc, char **argv);
 int  agent_resolve_config(int argc, char **argv, json_t **docp, char *err,
          size_t errlen);
 void agent_reload(struct supervisor *s, const char *why);
+/* Stops every child, then the agent (SIGTERM does the same). */
+void agent_stop(struct supervisor *s);
 int  cmd_validate(int argc, char **argv);
 int  cmd_version(int argc, char **argv);
 

@@ -52,3 +52,27 @@ def test_members_wan_and_segment(agent_factory):
     # a client has no WAN pool
     r = cli.http("GET", "/v1/agent/members?wan=1")
     assert r.status_code == 200 and r.text.strip() == "null", r.text
+
+
+def test_join_at_start_is_done_before_running(agent_factory):
+    """-join: the agent says it runs only once it has joined, and the log
+    has Consul's two lines."""
+    srv = agent_factory(name="srv").start()
+    b = agent_factory(name="b", args=["-join", srv.ip]).start()
+    names = sorted(m["Name"] for m in b.http("GET", "/v1/agent/members").json())
+    assert names == ["b", "srv"]
+    log = b.log()
+    assert "Joining cluster..." in log
+    assert "Join completed. Initial agents synced with: agent_count=1" in log
+    assert log.index("Join completed") < log.index("agent running")
+
+
+def test_join_at_start_that_fails_stops_the_agent(agent_factory):
+    """Consul: if no -join address answers, the agent does not start."""
+    dead = agent_factory(name="dead")          # never started: its address is silent
+    a = agent_factory(name="lonely", args=["-join", dead.ip])
+    a.start(wait=False)
+    assert a.proc.wait(timeout=30) == 1
+    log = a.log()
+    assert "Failed to join" in log
+    assert "agent running" not in log
