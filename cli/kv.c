@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "b64.h"
 #include "cli.h"
 
 int cmd_kv(int argc, char **argv);
@@ -25,49 +26,6 @@ struct kv_opts {
 	int      nargs;
 };
 
-static const char kv_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 with padding; -1 on a bad character or length. */
-static int
-kv_b64_decode(const char *in, unsigned char **out, size_t *outlen)
-{
-	size_t         len = strlen(in), n = 0;
-	unsigned char *o;
-	uint32_t       acc = 0;
-	int            bits = 0, pad = 0;
-
-	if (len % 4 != 0)
-		return -1;
-	if ((o = malloc(len / 4 * 3 + 1)) == NULL)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		const char *p;
-
-		if (in[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || (p = strchr(kv_b64, in[i])) == NULL || in[i] == '\0') {
-			free(o);
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)(p - kv_b64);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (pad > 2) {
-		free(o);
-		return -1;
-	}
-	o[n] = '\0';
-	*out = o;
-	*outlen = n;
-	return 0;
-}
 
 /* Go's flag package: -f, -f=v, -f v (not for bools); stops at a non-flag. */
 static int
@@ -224,7 +182,7 @@ kv_print_value(const char *b64, int as_b64)
 		fputs(b64, stdout);
 		return;
 	}
-	if (kv_b64_decode(b64, &v, &n) == 0) {
+	if (b64_decode_alloc(b64, &v, &n) == 0) {
 		fwrite(v, 1, n, stdout);
 		free(v);
 	}
@@ -375,7 +333,7 @@ kv_put(struct kv_opts *o)
 	if (o->base64) {
 		unsigned char *dec;
 
-		if (kv_b64_decode(data, &dec, &len) != 0) {
+		if (b64_decode_alloc(data, &dec, &len) != 0) {
 			fprintf(stderr, "Error! Cannot base 64 decode data: "
 			    "illegal base64 data\n");
 			free(data);
@@ -582,7 +540,7 @@ kv_import(struct kv_opts *o)
 
 		if (k == NULL)
 			continue;
-		if (kv_b64_decode(v != NULL ? v : "", &val, &vlen) != 0) {
+		if (b64_decode_alloc(v != NULL ? v : "", &val, &vlen) != 0) {
 			fprintf(stderr, "Error! Failed to decode base64 value "
 			    "for %s: illegal base64 data\n", k);
 			rc = 1;

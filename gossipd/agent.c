@@ -176,7 +176,7 @@ b64(const uint8_t *p, size_t n, char *out, size_t outlen)
 		out[0] = 0;
 		return;
 	}
-	wire_b64_enc(out, p, n);
+	b64_encode(out, p, n);
 }
 
 /* Consul's view of a received serf event; false = filtered out */

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "b64.h"
+
 #define GD_NAME_MAX    128  /* node names and event names, with the NUL */
 #define GD_META_MAX    512  /* memberlist MetaMaxSize */
 #define GD_PAYLOAD_MAX 1024 /* user event payload we accept */
@@ -274,10 +276,6 @@ int wire_keyring_add(struct gd_keyring *kr, const char *b64);
 int wire_crypto_open(void);
 /* n bytes from getrandom(2) */
 void wire_random(void *p, size_t n);
-/* standard base64 with padding: out needs 4 * ((n + 2) / 3) + 1 bytes */
-size_t wire_b64_enc(char *out, const uint8_t *p, size_t n);
-/* decoded length, WIRE_EMALFORMED, or WIRE_ETOOBIG past max */
-int wire_b64_dec(uint8_t *out, size_t max, const char *s, size_t len);
 
 /* serf messages: encoders write the serf type byte + body (no 08) */
 int  wire_enc_intent(struct gd_buf *b, int type, const struct wire_intent *m);

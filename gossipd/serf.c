@@ -825,7 +825,7 @@ serf_keyring_save(const struct gd *g)
 		return -1;
 	fputc('[', f);
 	for (int i = 0; i < kr->n; i++) {
-		wire_b64_enc(k64, kr->key[i], kr->klen[i]);
+		b64_encode(k64, kr->key[i], kr->klen[i]);
 		fprintf(f, "%s\"%s\"", i ? "," : "", k64);
 	}
 	fputs("]\n", f);

@@ -1304,61 +1304,6 @@ out:
 	return rc;
 }
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t
-wire_b64_enc(char *out, const uint8_t *p, size_t n)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
-	}
-	out[o] = 0;
-	return o;
-}
-
-static int
-b64_val(char c)
-{
-	const char *at = c ? strchr(b64_alphabet, c) : NULL;
-
-	return at ? (int)(at - b64_alphabet) : -1;
-}
-
-int
-wire_b64_dec(uint8_t *out, size_t max, const char *s, size_t len)
-{
-	size_t   pad = 0, n, o = 0;
-	uint32_t v = 0;
-
-	if (len % 4)
-		return WIRE_EMALFORMED;
-	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
-		pad++;
-	if ((n = len / 4 * 3 - pad) > max)
-		return WIRE_ETOOBIG;
-	for (size_t i = 0; i < len; i++) {
-		int d = i >= len - pad ? 0 : b64_val(s[i]);
-
-		if (d < 0)
-			return WIRE_EMALFORMED;
-		v = v << 6 | (uint32_t)d;
-		for (int k = 16; i % 4 == 3 && k >= 0 && o < n; k -= 8)
-			out[o++] = (uint8_t)(v >> k);
-	}
-	return (int)n;
-}
 
 int
 wire_keyring_add(struct gd_keyring *kr, const char *b64)
@@ -1368,7 +1313,7 @@ wire_keyring_add(struct gd_keyring *kr, const char *b64)
 
 	if (kr->n >= GD_KEYS_MAX)
 		return WIRE_EMALFORMED;
-	n = wire_b64_dec(tmp, sizeof(tmp), b64, strlen(b64));
+	n = b64_decode(tmp, sizeof(tmp), b64, strlen(b64));
 	if (n != 16 && n != 24 && n != 32)
 		return WIRE_EMALFORMED;
 	if (wire_crypto_open() != 0)
@@ -1702,7 +1647,7 @@ wire_enc_key_response(struct gd_buf *b, const struct gd_keyring *kr, bool list,
 	if (list && kr->n) {
 		msgpack_pack_array(&pk, (size_t)kr->n);
 		for (int i = 0; i < kr->n; i++) {
-			wire_b64_enc(k64, kr->key[i], kr->klen[i]);
+			b64_encode(k64, kr->key[i], kr->klen[i]);
 			pk_str(&pk, k64);
 		}
 	} else {
@@ -1711,7 +1656,7 @@ wire_enc_key_response(struct gd_buf *b, const struct gd_keyring *kr, bool list,
 	pk_kv_str(&pk, "Message", msg);
 	k64[0] = 0;
 	if (list && kr->n)
-		wire_b64_enc(k64, kr->key[0], kr->klen[0]);
+		b64_encode(k64, kr->key[0], kr->klen[0]);
 	pk_kv_str(&pk, "PrimaryKey", k64);
 	pk_kv_bool(&pk, "Result", result);
 	return b->err;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "jbuf.h"
 
 int
@@ -96,28 +97,13 @@ jb_str(struct jbuf *b, const char *s)
 int
 jb_b64(struct jbuf *b, const uint8_t *p, size_t n)
 {
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char out[4];
-	size_t i;
+	char out[B64_ENC_LEN(48) + 1];
 
 	jb_raw(b, "\"", 1);
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out[0] = tab[v >> 18]; out[1] = tab[(v >> 12) & 63];
-		out[2] = tab[(v >> 6) & 63]; out[3] = tab[v & 63];
-		jb_raw(b, out, 4);
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		out[0] = tab[v >> 18]; out[1] = tab[(v >> 12) & 63];
-		out[2] = '='; out[3] = '=';
-		jb_raw(b, out, 4);
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		out[0] = tab[v >> 18]; out[1] = tab[(v >> 12) & 63];
-		out[2] = tab[(v >> 6) & 63]; out[3] = '=';
-		jb_raw(b, out, 4);
+	for (size_t i = 0; i < n; i += 48) {
+		size_t k = n - i < 48 ? n - i : 48;
+
+		jb_raw(b, out, b64_encode(out, p + i, k));
 	}
 	return jb_raw(b, "\"", 1);
 }

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "b64.h"
 #include "config.h"
 #include "raftd.h"
 
@@ -261,58 +262,6 @@ txn_read_only(const struct fsm_cmd *cmd)
 	return true;
 }
 
-static int
-b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* Standard base64 with padding (Go's StdEncoding). 0 or -1. */
-static int
-b64_decode(const char *s, uint8_t **out, size_t *outlen)
-{
-	size_t n = strlen(s), o = 0;
-	uint8_t *p;
-
-	if (n % 4 != 0)
-		return -1;
-	p = malloc(n / 4 * 3 + 1);
-	if (p == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		for (int j = 0; j < 4; j++) {
-			v[j] = s[i + j] == '=' ? -2 : b64val((unsigned char)s[i + j]);
-			if (v[j] == -1 || (v[j] == -2 && (i + 4 != n || j < 2)))
-				goto bad;
-		}
-		if (v[2] == -2 && v[3] != -2)
-			goto bad;
-		p[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
-		if (v[2] != -2) {
-			p[o++] = (uint8_t)((v[1] & 15) << 4 | v[2] >> 2);
-			if (v[3] != -2)
-				p[o++] = (uint8_t)((v[2] & 3) << 6 | v[3]);
-		}
-	}
-	*out = p;
-	*outlen = o;
-	return 0;
-bad:
-	free(p);
-	return -1;
-}
-
 #define TXN_MAX_OPS 128
 
 int
@@ -371,7 +320,7 @@ txn_parse(const char *body, struct fsm_cmd *cmd, char **err)
 		}
 		v = config_jget(kv, "Value");
 		if (json_is_string(v)) {
-			if (b64_decode(json_string_value(v), &op->value, &op->value_len) != 0) {
+			if (b64_decode_alloc(json_string_value(v), &op->value, &op->value_len) != 0) {
 				if (asprintf(err, "Failed to parse body: illegal base64 data in Value of operation %zu", i) < 0)
 					*err = NULL;
 				goto bad;

@@ -344,41 +344,6 @@ test_lzw(void **state)
 	}
 }
 
-/* RFC 4648's vectors, and what a key parser must refuse */
-static void
-test_base64(void **state)
-{
-	static const char *vec[][2] = { { "", "" }, { "f", "Zg==" },
-		{ "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
-		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" } };
-	char    enc[16];
-	uint8_t dec[16];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
-		size_t l = strlen(vec[i][0]);
-
-		assert_int_equal(wire_b64_enc(enc, (const uint8_t *)vec[i][0], l),
-		    strlen(vec[i][1]));
-		assert_string_equal(enc, vec[i][1]);
-		assert_int_equal(wire_b64_dec(dec, sizeof(dec), vec[i][1],
-		    strlen(vec[i][1])), (int)l);
-		assert_memory_equal(dec, vec[i][0], l);
-	}
-	assert_int_equal(wire_b64_dec(dec, 16, "Zm9", 3), WIRE_EMALFORMED);
-	assert_int_equal(wire_b64_dec(dec, 16, "Zm9v!A==", 8), WIRE_EMALFORMED);
-	assert_int_equal(wire_b64_dec(dec, 16, "Z===", 4), WIRE_EMALFORMED);
-	assert_int_equal(wire_b64_dec(dec, 16, "=m9v", 4), WIRE_EMALFORMED);
-	assert_int_equal(wire_b64_dec(dec, 2, "Zm9v", 4), WIRE_ETOOBIG);
-	/* round trip of random bytes, decoding into exactly enough room */
-	uint8_t r[9], back[9];
-
-	wire_random(r, sizeof(r));
-	assert_int_equal(wire_b64_enc(enc, r, sizeof(r)), 12);
-	assert_int_equal(wire_b64_dec(back, sizeof(back), enc, 12), 9);
-	assert_memory_equal(back, r, 9);
-}
-
 static void
 test_crypto(void **state)
 {
@@ -607,7 +572,6 @@ main(void)
 		cmocka_unit_test(test_event_serf_pp),
 		cmocka_unit_test(test_tags),
 		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_base64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
