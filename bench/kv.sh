@@ -125,21 +125,20 @@ much less).  Both GETs use each system's default read: tribune's is
 Consul's \`default\` (the leader's local store, no Raft round trip), etcd's
 v3 range is linearizable (a ReadIndex round).
 
-Where a tribune request's time goes (perf and perf stat on raftd and httpd,
-November 2026, same machine): the work itself (MHD parsing, msgpack, LMDB,
-libraft, rendering) is under a tenth of it; the rest is nng moving each call
-across threads: httpd's MHD thread, nng's taskq threads for the send and the
-reply completions, its ipc poller, raftd's loop, and back, about ten thread
-wake-ups per call in futex and scheduler code, which this paravirtualized
-guest makes dear.  libraft already group-commits (one io_submit covered ~50
-PUTs at 64 connections), so more batching in raftd buys nothing; what the
-KV path fixed is the per-write event fan-out (raft.changed is now one event
-per loop turn in a burst) and per-reply aio churn, which took a PUT from
-~310 to ~190 µs of server CPU and raised PUT throughput ~1.6x.  The targets
-(PUT >= 3x, GET >= 5x etcd) need roughly 3x less CPU per request again,
-which means calls that do not cross nng one by one (batched calls, or
-httpd reading the leader's LMDB for default reads) -- a bus change, not a
-tuning.  The single-client PUT p50 target (0.3 ms) sits at or below this
-disk's durable-write floor above, so no system that acknowledges only
-durable writes can meet it here.
+How tribune's KV path runs since December 2026 (docs/architecture.md): a
+GET with the default consistency is answered by httpd itself from raftd's
+LMDB store opened read-only (no call to raftd: ~15 µs of server CPU, it was
+~130 µs through the bus); PUTs and DELETEs go to raftd in batches, one
+\`raft.kv_batch\` in flight, the writes that arrive meanwhile leaving
+together as one Raft entry and one LMDB txn (~50 µs a PUT, it was ~190 µs).
+At 64 connections both servers are CPU-bound on two cores they share with
+wrk, so the PUT ratio follows the CPU ratio only as far as wrk's own share
+allows, and moves with how etcd fared in the run (its PUT throughput ranged
+4,400-9,400 req/s on this machine).  perf on a PUT run (December 2026):
+about half of httpd's and raftd's time is the kernel switching threads
+(futex waits and wake-ups of nng's task threads, MHD's thread woken once
+per resumed connection) rather than the work itself.  A lone client's PUT
+(p50) is the disk's durable write (the floor above) plus two nng crossings
+of ~0.2 ms each; the 0.3 ms target sits at the floor itself, so no system
+that acknowledges only durable writes meets it on this disk.
 MD
