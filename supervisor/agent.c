@@ -385,8 +385,9 @@ agent_on_signal(int sig, void *arg)
 	case SIGTERM:
 	case SIGINT:
 		if (s->stopping) {
-			if (sig == SIGINT)
-				log_warnx("second interrupt: killing children");
+			/* As Consul: a second signal ends the graceful stop. */
+			log_warnx("caught second signal %s: killing children",
+			    strsignal(sig));
 			children_stop_all(s, SIGKILL);
 			break;
 		}
