@@ -170,6 +170,16 @@ bexpr_sel(struct bexpr_lex *l, struct bexpr *f)
 	}
 }
 
+/* An optional `not` before an operator: it negates the match. */
+static void
+bexpr_opt_not(struct bexpr_lex *l, struct bexpr *f)
+{
+	if (bexpr_lex_is(l, "not")) {
+		f->neg = true;
+		bexpr_lex_next(l);
+	}
+}
+
 static struct bexpr *
 bexpr_match(struct bexpr_lex *l)
 {
@@ -180,10 +190,7 @@ bexpr_match(struct bexpr_lex *l)
 		/* value in sel */
 		f->value = strdup(l->tok);
 		bexpr_lex_next(l);
-		if (bexpr_lex_is(l, "not")) {
-			f->neg = true;
-			bexpr_lex_next(l);
-		}
+		bexpr_opt_not(l, f);
 		if (!bexpr_lex_is(l, "in"))
 			goto fail;
 		f->op = F_IN;
@@ -196,20 +203,14 @@ bexpr_match(struct bexpr_lex *l)
 		goto fail;
 	if (bexpr_lex_is(l, "is")) {
 		bexpr_lex_next(l);
-		if (bexpr_lex_is(l, "not")) {
-			f->neg = true;
-			bexpr_lex_next(l);
-		}
+		bexpr_opt_not(l, f);
 		if (!bexpr_lex_is(l, "empty"))
 			goto fail;
 		f->op = F_EMPTY;
 		bexpr_lex_next(l);
 		return f;
 	}
-	if (bexpr_lex_is(l, "not")) {
-		f->neg = true;
-		bexpr_lex_next(l);
-	}
+	bexpr_opt_not(l, f);
 	if (bexpr_lex_is(l, "in") && f->npath == 1) {
 		/* A bare word before `in` was the value, not a selector. */
 		f->value = f->path[0];
