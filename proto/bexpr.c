@@ -123,19 +123,29 @@ bexpr_free(struct bexpr *f)
 
 static struct bexpr *bexpr_or(struct bexpr_lex *l, int depth);
 
+/* Appends one element to f's selector path. */
+static int
+bexpr_push(struct bexpr *f, const char *elem)
+{
+	char **np = realloc(f->path, (f->npath + 1) * sizeof(*np));
+
+	if (np == NULL)
+		return -1;
+	f->path = np;
+	if ((f->path[f->npath] = strdup(elem)) == NULL)
+		return -1;
+	f->npath++;
+	return 0;
+}
+
 static int
 bexpr_sel(struct bexpr_lex *l, struct bexpr *f)
 {
 	if (l->kind != 1)
 		return -1;
 	for (;;) {
-		char **np = realloc(f->path, (f->npath + 1) * sizeof(*np));
-		if (np == NULL)
+		if (bexpr_push(f, l->tok) != 0)
 			return -1;
-		f->path = np;
-		if ((f->path[f->npath] = strdup(l->tok)) == NULL)
-			return -1;
-		f->npath++;
 		bexpr_lex_next(l);
 		if (bexpr_lex_is(l, ".")) {
 			bexpr_lex_next(l);
@@ -148,13 +158,8 @@ bexpr_sel(struct bexpr_lex *l, struct bexpr *f)
 			if (l->kind != 2 && l->kind != 1)
 				return -1;
 			/* The key becomes the next path element. */
-			np = realloc(f->path, (f->npath + 1) * sizeof(*np));
-			if (np == NULL)
+			if (bexpr_push(f, l->tok) != 0)
 				return -1;
-			f->path = np;
-			if ((f->path[f->npath] = strdup(l->tok)) == NULL)
-				return -1;
-			f->npath++;
 			bexpr_lex_next(l);
 			if (!bexpr_lex_is(l, "]"))
 				return -1;
