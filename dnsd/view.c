@@ -44,12 +44,18 @@ view_hash(const char *s, size_t len)
 	return h;
 }
 
-/* lname is already lowercase; name is compared case-insensitively. */
+/*
+ * lname is already lowercase; name is compared case-insensitively.  name
+ * comes off the wire and may hold NUL bytes, so lname's end is checked before
+ * each byte rather than only after the loop.
+ */
 static int
 view_name_eq(const char *lname, const char *name, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
+		if (lname[i] == '\0')
+			return 0;
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c + 32);
 		if ((unsigned char)lname[i] != c)

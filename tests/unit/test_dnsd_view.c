@@ -63,6 +63,29 @@ test_lookup_case_insensitive(void **state)
 	view_free(v);
 }
 
+/*
+ * A query name off the wire may hold NUL bytes after a stored name's last
+ * byte; the compare must stop at the stored name's end (found by fuzzing).
+ */
+static void
+test_lookup_name_with_nul_bytes(void **state)
+{
+	struct view *v = view_new();
+	char         name[64];
+
+	(void)state;
+	put_node(v, "n0", "10.0.0.1");
+	put_svc(v, "n0", "web1", "web", 80);
+	memset(name, 0, sizeof(name));
+	memcpy(name, "n0", 2);
+	for (size_t len = 3; len <= sizeof(name); len++) {
+		assert_null(view_node_get(v, name, len));
+		assert_null(view_group_get(v, name, len));
+	}
+	assert_non_null(view_node_get(v, name, 2));
+	view_free(v);
+}
+
 static void
 test_health_precomputed(void **state)
 {
@@ -330,6 +353,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup_case_insensitive),
+		cmocka_unit_test(test_lookup_name_with_nul_bytes),
 		cmocka_unit_test(test_health_precomputed),
 		cmocka_unit_test(test_upsert_and_delete),
 		cmocka_unit_test(test_bad_rows),
