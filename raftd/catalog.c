@@ -35,10 +35,11 @@
  * leader did not accept, and replay needs nothing but the log.
  *
  * Lookups by service name (catalog/service/:s, health/service/:s,
- * health/checks/:s) go through service_names (MDB_DUPSORT: name -> node NUL
- * service ID), written and deleted in the txn that writes or deletes the
- * services row, so they read only that service's rows, in the services
- * table's key order, and answer exactly what a scan of services would.
+ * health/checks/:s) go through service_names (MDB_DUPSORT: lowercased name
+ * -> node NUL service ID), written and deleted in the txn that writes or
+ * deletes the services row, so they read only that service's rows, in the
+ * services table's key order, and answer exactly what a scan of services
+ * would.  As in Consul, a name matches without regard to case.
  *
  * Changes.  Each written or deleted row notes (table, key) with key = node
  * name for nodes and checks, service name for services; the table's
@@ -50,6 +51,7 @@
  * and a deregistered node, invalidate the sessions bound to them, in the
  * same entry.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -712,20 +714,43 @@ cat_scan(struct store_txn *t, int table, const char *node,
 
 /* --- service_names: the index of services rows by service name ----------- */
 
-/* The index key of a service name: its first CAT_KEY_MAX bytes. */
+/*
+ * The index key of a service name: its first CAT_KEY_MAX bytes, lowercased
+ * into buf (CAT_KEY_MAX bytes), since Consul looks services up by name
+ * without regard to case (catalog/service/Web finds "web").
+ */
 static MDB_val
-cat_name_key(const char *name)
+cat_name_key(const char *name, char *buf)
 {
 	size_t n = strlen(name);
-	MDB_val k = { n > CAT_KEY_MAX ? CAT_KEY_MAX : n, (void *)(uintptr_t)name };
+	MDB_val k;
+
+	if (n > CAT_KEY_MAX)
+		n = CAT_KEY_MAX;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)name[i]);
+	k.mv_size = n;
+	k.mv_data = buf;
 	return k;
+}
+
+/* Does an index key hold an uppercase byte (a key written before keys were
+ * lowercased)? */
+static bool
+cat_name_key_upper(const MDB_val *k)
+{
+	for (size_t i = 0; i < k->mv_size; i++)
+		if (isupper(((const unsigned char *)k->mv_data)[i]))
+			return true;
+	return false;
 }
 
 /* Adds (or removes) the index entry name -> rowkey (node NUL id). */
 static int
 cat_name_put(MDB_txn *txn, MDB_dbi dbi, const char *name, const MDB_val *rowkey, bool add)
 {
-	MDB_val k = cat_name_key(name), v = *rowkey;
+	char kb[CAT_KEY_MAX];
+	MDB_val k = cat_name_key(name, kb), v = *rowkey;
 	int rc;
 
 	if (k.mv_size == 0 || v.mv_size == 0)
@@ -754,7 +779,8 @@ cat_scan_name(struct store_txn *t, const char *name, bool checks,
     int (*cb)(void *arg, struct cat_row *r), void *arg)
 {
 	MDB_cursor *cur;
-	MDB_val k = cat_name_key(name), v, sv;
+	char kb[CAT_KEY_MAX];
+	MDB_val k = cat_name_key(name, kb), v, sv;
 	struct cat_row row;
 	char node[CAT_KEY_MAX + 1] = "", *nul;
 	int rc, stop = 0;
@@ -784,6 +810,24 @@ cat_scan_name(struct store_txn *t, const char *name, bool checks,
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/* Was the index written with a name's case kept (an older store)? */
+static bool
+cat_names_upper(MDB_txn *txn, MDB_dbi idx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bool upper = false;
+	int rc;
+
+	if (mdb_cursor_open(txn, idx, &cur) != 0)
+		return true;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !upper;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP))
+		upper = cat_name_key_upper(&k);
+	mdb_cursor_close(cur);
+	return upper;
+}
+
 int
 catalog_reindex(struct store *s, MDB_txn *txn)
 {
@@ -798,7 +842,7 @@ catalog_reindex(struct store *s, MDB_txn *txn)
 	if ((rc = mdb_stat(txn, s->dbi[STORE_T_SERVICES], &rows)) != 0 ||
 	    (rc = mdb_stat(txn, idx, &names)) != 0)
 		return rc;
-	if (rows.ms_entries == names.ms_entries)
+	if (rows.ms_entries == names.ms_entries && !cat_names_upper(txn, idx))
 		return 0;
 	if ((rc = mdb_drop(txn, idx, 0)) != 0)
 		return rc;
@@ -1387,7 +1431,7 @@ cat_rd_service_rows(void *arg, struct cat_row *s)
 	struct cat_row n;
 	json_t *o;
 
-	if (c->arg != NULL && strcmp(cat_s(s->c, "Service"), c->arg) != 0)
+	if (c->arg != NULL && strcasecmp(cat_s(s->c, "Service"), c->arg) != 0)
 		return 0;
 	if (cat_get(c->t, STORE_T_NODES, s->node, NULL, &n) != 0)
 		return 0;
@@ -1448,7 +1492,7 @@ cat_rd_checks(void *arg, struct cat_row *ck)
 	if (c->q->state != NULL && strcmp(c->q->state, "any") != 0 &&
 	    strcmp(cat_s(o, "Status"), c->q->state) != 0)
 		goto out;
-	if (c->arg != NULL && strcmp(cat_s(o, "ServiceName"), c->arg) != 0)
+	if (c->arg != NULL && strcasecmp(cat_s(o, "ServiceName"), c->arg) != 0)
 		goto out;
 	if (c->q->node_meta != NULL && json_array_size(c->q->node_meta) > 0) {
 		struct cat_row n;
@@ -1493,7 +1537,7 @@ cat_rd_health_service(void *arg, struct cat_row *s)
 	struct cat_entry_checks ec = { c->t, s, NULL };
 	json_t *o;
 
-	if (strcmp(cat_s(s->c, "Service"), c->arg) != 0)
+	if (strcasecmp(cat_s(s->c, "Service"), c->arg) != 0)
 		return 0;
 	if (!cat_tags_ok(c->q, json_object_get(s->c, "Tags")))
 		return 0;

@@ -42,14 +42,16 @@
  *   checks        key = node NUL check id
  *                 value = create_index u64 | modify_index u64 | the row's
  *                 canonical JSON; see catalog.c
- *   service_names MDB_DUPSORT; key = a service name (its first 511 bytes),
+ *   service_names MDB_DUPSORT; key = a service name, lowercased (its first
+ *                 511 bytes),
  *                 one value per instance = node NUL service id, the key of
  *                 its services row.  Written in the txn that writes or
  *                 deletes the row, so catalog/service/:s and
  *                 health/service/:s read only that service's rows.  Derived
  *                 data: store_open and store_restore rebuild it when its
  *                 count differs from services' (a store or snapshot older
- *                 than the table).
+ *                 than the table) or a key holds an uppercase byte (written
+ *                 before keys were lowercased).
  *   requests      key   = u64 bus request id of a write (nng resends a
  *                 call after raftd restarts: the same id, twice)
  *                 value = the result of its entry (fsm.c, "Request ids")

@@ -185,6 +185,20 @@ def test_any_key_case_and_errors(cat):
     assert r.status_code == 400
 
 
+def test_service_name_any_case(cat):
+    """Consul looks services up by name without regard to case."""
+    body = dict(WEB, Service={"ID": "web", "Service": "Web", "Port": 80})
+    register(cat, body)
+    for path in ("/v1/catalog/service/web", "/v1/catalog/service/WEB",
+                 "/v1/health/service/wEb", "/v1/health/checks/WEB"):
+        r = cat.http("GET", path)
+        assert r.status_code == 200, path
+        assert len(r.json()) == 1, (path, r.text)
+    row = cat.http("GET", "/v1/catalog/service/web").json()[0]
+    assert row["ServiceName"] == "Web"
+    assert cat.http("GET", "/v1/catalog/service/we").json() == []
+
+
 def test_identical_reregister_keeps_index(cat):
     register(cat, WEB)
     r1 = cat.http("GET", "/v1/health/service/web")

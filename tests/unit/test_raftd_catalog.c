@@ -600,6 +600,42 @@ test_service_names_index(void **state)
 	ASSERT_READ(s, "health_service", "api", NULL, "[]");
 }
 
+/* Consul finds a service by name whatever the case of either spelling. */
+static void
+test_service_name_case(void **state)
+{
+	struct store *s = *state;
+	MDB_txn *txn;
+	MDB_val k = { 3, "Web" }, v = { 8, "n2\0web-b" };
+
+	assert_int_equal(reg(s, 10, WEB1), 200);
+	assert_int_equal(reg(s, 11, "{\"Node\":\"n2\",\"Address\":\"10.0.0.2\","
+	    "\"Service\":{\"ID\":\"web-b\",\"Service\":\"Web\",\"Port\":81},"
+	    "\"Check\":{\"CheckID\":\"b-up\",\"ServiceID\":\"web-b\",\"Status\":\"passing\"}}"), 200);
+	READ_HAS(s, "service", "WEB", "\"ServiceID\":\"web-b\"", true);
+	READ_HAS(s, "service", "WEB", "\"Node\":\"n1\"", true);
+	READ_HAS(s, "service", "web", "\"ServiceName\":\"Web\"", true);
+	READ_HAS(s, "health_service", "wEb", "\"ID\":\"web-b\"", true);
+	READ_HAS(s, "health_checks", "WEB", "\"CheckID\":\"b-up\"", true);
+	ASSERT_READ(s, "service", "WE", NULL, "[]");
+
+	/* A store whose index kept the case (written before keys were
+	 * lowercased) is rebuilt when opened. */
+	drop_names(s);
+	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, s->dbi[STORE_T_SERVICE_NAMES], &k, &v, 0), 0);
+	k.mv_data = "web";
+	k.mv_size = 3;
+	v.mv_data = "n1\0web";
+	v.mv_size = 6;
+	assert_int_equal(mdb_put(txn, s->dbi[STORE_T_SERVICE_NAMES], &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	store_close(s);
+	assert_int_equal(store_open(s, tmpl, 64 << 20), 0);
+	READ_HAS(s, "service", "web", "\"ServiceID\":\"web-b\"", true);
+	READ_HAS(s, "service", "web", "\"Node\":\"n1\"", true);
+}
+
 int
 main(void)
 {
@@ -614,6 +650,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fsm_roundtrip_and_current, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_names_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_name_case, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
