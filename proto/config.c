@@ -221,14 +221,32 @@ config_path_set(json_t *doc, const char *key, json_t *value)
 		}
 		memcpy(part, key, n);
 		part[n] = '\0';
-		if ((next = json_object_get(cur, part)) == NULL) {
-			next = json_object();
-			json_object_set_new(cur, part, next);
+		if ((next = json_object_get(cur, part)) == NULL &&
+		    json_object_set_new(cur, part, next = json_object()) != 0)
+			next = NULL;
+		if (!json_is_object(next)) {
+			/* "ports": 5, then ports.dns: nowhere to put it. */
+			json_decref(value);
+			return -1;
 		}
 		cur = next;
 		key = dot + 1;
 	}
 	return json_object_set_new(cur, key, value);
+}
+
+/* A flag's text as a JSON string, or NULL with a message (JSON strings are
+ * UTF-8; a command line need not be). */
+static json_t *
+config_string(const struct config_option *o, const char *value, char *err,
+    size_t errlen)
+{
+	json_t *v = json_string(value);
+
+	if (v == NULL)
+		snprintf(err, errlen, "invalid UTF-8 in the value of %s",
+		    o->flag ? o->flag : o->key);
+	return v;
 }
 
 static json_t *
@@ -241,7 +259,7 @@ config_value(const struct config_option *o, const char *value, char *err,
 
 	switch (o->type) {
 	case CT_STR:
-		return json_string(value);
+		return config_string(o, value, err, errlen);
 	case CT_BOOL:
 		if (value == NULL || strcmp(value, "true") == 0 ||
 		    strcmp(value, "1") == 0)
@@ -266,10 +284,26 @@ config_value(const struct config_option *o, const char *value, char *err,
 			    value, o->flag ? o->flag : o->key);
 			return NULL;
 		}
-		return json_string(value);
+		return config_string(o, value, err, errlen);
 	default:
-		return json_string(value);
+		return config_string(o, value, err, errlen);
 	}
+}
+
+/*
+ * The array (or object) at key in doc, made there if key holds something
+ * else or nothing; NULL when it cannot be (a parent is not an object).
+ */
+static json_t *
+config_slot(json_t *doc, const char *key, bool array)
+{
+	json_t *cur = config_path(doc, key);
+
+	if (cur != NULL && (array ? json_is_array(cur) : json_is_object(cur)))
+		return cur;
+	cur = array ? json_array() : json_object();
+	/* config_path_set takes cur's reference; doc keeps it alive. */
+	return config_path_set(doc, key, cur) == 0 ? cur : NULL;
 }
 
 int
@@ -278,14 +312,21 @@ config_set_flag(json_t *doc, const struct config_option *o, const char *value,
 {
 	json_t *v, *cur;
 
+	if (o->key == NULL) {
+		/* -config-file and -config-dir name files, not a key. */
+		snprintf(err, errlen, "%s is not a setting", o->flag);
+		return -1;
+	}
 	switch (o->type) {
 	case CT_LIST:
-		if ((cur = config_path(doc, o->key)) == NULL ||
-		    !json_is_array(cur)) {
-			cur = json_array();
-			config_path_set(doc, o->key, cur);
+		if ((v = config_string(o, value, err, errlen)) == NULL)
+			return -1;
+		if ((cur = config_slot(doc, o->key, true)) == NULL) {
+			json_decref(v);
+			snprintf(err, errlen, "cannot set %s", o->key);
+			return -1;
 		}
-		json_array_append_new(cur, json_string(value));
+		json_array_append_new(cur, v);
 		return 0;
 	case CT_KV: {
 		const char *colon = strchr(value, ':');
@@ -294,20 +335,28 @@ config_set_flag(json_t *doc, const struct config_option *o, const char *value,
 			    o->flag, value);
 			return -1;
 		}
-		if ((cur = config_path(doc, o->key)) == NULL ||
-		    !json_is_object(cur)) {
-			cur = json_object();
-			config_path_set(doc, o->key, cur);
+		if ((cur = config_slot(doc, o->key, false)) == NULL) {
+			snprintf(err, errlen, "cannot set %s", o->key);
+			return -1;
 		}
+		if ((v = config_string(o, colon + 1, err, errlen)) == NULL)
+			return -1;
 		char *k = strndup(value, (size_t)(colon - value));
-		json_object_set_new(cur, k, json_string(colon + 1));
+		int rv = k != NULL ? json_object_set_new(cur, k, v) : -1;
 		free(k);
-		return 0;
+		if (rv != 0)
+			snprintf(err, errlen, "invalid key in the value of %s",
+			    o->flag);
+		return rv;
 	}
 	default:
 		if ((v = config_value(o, value, err, errlen)) == NULL)
 			return -1;
-		return config_path_set(doc, o->key, v);
+		if (config_path_set(doc, o->key, v) != 0) {
+			snprintf(err, errlen, "cannot set %s", o->key);
+			return -1;
+		}
+		return 0;
 	}
 }
 

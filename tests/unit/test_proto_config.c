@@ -100,6 +100,37 @@ test_flags_into_document(void **state)
 	json_decref(doc);
 }
 
+/* Flags that cannot be set say why, and leave the document whole. */
+static void
+test_flags_refused(void **state)
+{
+	json_t *doc = json_object();
+	char    err[256];
+
+	(void)state;
+	err[0] = '\0';
+	assert_int_equal(config_set_flag(doc, config_find_flag("-config-file"), "/x",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "-config-file is not a setting"));
+	assert_int_equal(config_set_flag(doc, config_find_flag("-node"), "n\xdd\xcf",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "invalid UTF-8 in the value of -node"));
+	assert_int_equal(config_set_flag(doc, config_find_flag("-retry-join"), "\xff",
+	    err, sizeof(err)), -1);
+	assert_null(config_path(doc, "retry_join"));
+	assert_int_equal(config_set_flag(doc, config_find_flag("-node-meta"), "k:\xff",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "invalid UTF-8"));
+	/* "ports": 5 leaves nowhere to put ports.dns. */
+	json_object_set_new(doc, "ports", json_integer(5));
+	err[0] = '\0';
+	assert_int_equal(config_set_flag(doc, config_find_flag("-dns-port"), "53",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot set ports.dns"));
+	assert_int_equal(json_integer_value(json_object_get(doc, "ports")), 5);
+	json_decref(doc);
+}
+
 static void
 test_validate_and_merge(void **state)
 {
@@ -171,6 +202,7 @@ main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_key_lookup_any_case),
 		cmocka_unit_test(test_flags_into_document),
+		cmocka_unit_test(test_flags_refused),
 		cmocka_unit_test(test_validate_and_merge),
 		cmocka_unit_test(test_load_dir_in_order),
 	};
