@@ -615,8 +615,12 @@ server_listen(struct httpd *h, const char *addr, int port)
 		log_warnx("bad client address %s", addr);
 		return -1;
 	}
+	/* TURBO: MHD reads, writes and accepts before asking epoll, which
+	 * saves a syscall where the socket is ready anyway (each is dear on a
+	 * paravirtualized machine): KV PUTs at 64 connections went from 18.4k
+	 * to 20.0k req/s here, GETs unchanged. */
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
