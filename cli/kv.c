@@ -506,6 +506,74 @@ out:
 	return rc;
 }
 
+/* The JSON type's name as Go's decoder says it ("number", "array"...). */
+static const char *
+kv_json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "object";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_STRING:
+		return "string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "bool";
+	default:
+		return "null";
+	}
+}
+
+/*
+ * Consul decodes the whole document into []KVExportEntry before writing
+ * anything, so a wrongly typed field refuses the import with nothing
+ * written.  The message is Go's.  0, or -1 with it in msg.
+ */
+static int
+kv_import_check(const json_t *doc, char *msg, size_t len)
+{
+	static const char *const strs[] = { "key", "value" };
+	const json_t *e, *v;
+	size_t        i;
+
+	json_array_foreach(doc, i, e) {
+		if (json_is_null(e))
+			continue;
+		if (!json_is_object(e)) {
+			snprintf(msg, len, "json: cannot unmarshal %s into Go value "
+			    "of type api.KVExportEntry", kv_json_kind(e));
+			return -1;
+		}
+		for (size_t f = 0; f < 2; f++) {
+			v = json_object_get(e, strs[f]);
+			if (v == NULL || json_is_null(v) || json_is_string(v))
+				continue;
+			snprintf(msg, len, "json: cannot unmarshal %s into Go struct "
+			    "field KVExportEntry.%s of type string", kv_json_kind(v),
+			    strs[f]);
+			return -1;
+		}
+		v = json_object_get(e, "flags");
+		if (v == NULL || json_is_null(v) ||
+		    (json_is_integer(v) && json_integer_value(v) >= 0))
+			continue;
+		if (json_is_integer(v))
+			snprintf(msg, len, "json: cannot unmarshal number %lld into "
+			    "Go struct field KVExportEntry.flags of type uint64",
+			    (long long)json_integer_value(v));
+		else
+			snprintf(msg, len, "json: cannot unmarshal %s into Go struct "
+			    "field KVExportEntry.flags of type uint64",
+			    kv_json_kind(v));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 kv_import(struct kv_opts *o)
 {
@@ -526,6 +594,11 @@ kv_import(struct kv_opts *o)
 	if (doc == NULL || !json_is_array(doc)) {
 		fprintf(stderr, "Cannot unmarshal data: %s\n",
 		    doc == NULL ? jerr.text : "not a JSON array");
+		json_decref(doc);
+		return 1;
+	}
+	if (kv_import_check(doc, jerr.text, sizeof(jerr.text)) != 0) {
+		fprintf(stderr, "Cannot unmarshal data: %s\n", jerr.text);
 		json_decref(doc);
 		return 1;
 	}

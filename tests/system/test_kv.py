@@ -292,6 +292,23 @@ def test_cli_export_import(agent):
     assert agent.get("/v1/kv/copy/exp/a").json()[0]["Flags"] == 7
 
 
+
+@pytest.mark.parametrize("doc,err", [
+    ('[{"key": 5, "value": "eA=="}]',
+     "json: cannot unmarshal number into Go struct field KVExportEntry.key of type string"),
+    ('[{"key": "imp/x", "flags": "7", "value": "eA=="}]',
+     "json: cannot unmarshal string into Go struct field KVExportEntry.flags of type uint64"),
+    ('[{"key": "imp/x", "flags": -1}]',
+     "json: cannot unmarshal number -1 into Go struct field KVExportEntry.flags of type uint64"),
+    ('[{"key": "imp/x", "value": "eA=="}, 5]',
+     "json: cannot unmarshal number into Go value of type api.KVExportEntry"),
+])
+def test_cli_import_refuses_wrong_types(agent, doc, err):
+    """Like Consul, which decodes the whole document first: nothing is written."""
+    p = agent.cli("kv", "import", "-", input=doc.encode())
+    assert (p.returncode, p.stdout, p.stderr.decode()) == (1, b"", "Cannot unmarshal data: %s\n" % err)
+    assert agent.get("/v1/kv/imp/?recurse").status_code == 404
+
 def test_cli_info(agent):
     text = agent.cli("info").stdout.decode()
     sections = [l[:-1] for l in text.splitlines() if not l.startswith("\t")]
