@@ -712,6 +712,39 @@ cat_scan(struct store_txn *t, int table, const char *node,
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/*
+ * The stored spelling of node name `name`: name itself when a row has it,
+ * else the first node (in key order) whose name matches it without regard
+ * to case, copied into buf (CAT_KEY_MAX + 1 bytes), as Consul's node
+ * lookups ignore case (catalog/node/NODE1 finds node1).  Rows stay keyed
+ * by the registered spelling; a miss costs one scan of the nodes' keys.
+ */
+static const char *
+cat_node_spelling(struct store_txn *t, const char *name, char *buf)
+{
+	size_t n = strlen(name);
+	MDB_val k = { n, (void *)(uintptr_t)name }, v;
+	MDB_cursor *cur;
+	const char *found = name;
+	int rc;
+
+	if (n == 0 || n > CAT_KEY_MAX ||
+	    mdb_get(t->txn, t->s->dbi[STORE_T_NODES], &k, &v) == 0 ||
+	    mdb_cursor_open(t->txn, t->s->dbi[STORE_T_NODES], &cur) != 0)
+		return found;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (k.mv_size == n && strncasecmp(k.mv_data, name, n) == 0 &&
+		    memchr(k.mv_data, '\0', n) == NULL) {
+			memcpy(buf, k.mv_data, n);
+			buf[n] = '\0';
+			found = buf;
+			break;
+		}
+	mdb_cursor_close(cur);
+	return found;
+}
+
 /* --- service_names: the index of services rows by service name ----------- */
 
 /*
@@ -1654,6 +1687,7 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	struct cat_read c = { .t = t, .arg = arg };
 	struct jbuf b = { 0 };
 	json_t *out = NULL;
+	char spelling[CAT_KEY_MAX + 1];
 	int status;
 
 	*json = NULL;
@@ -1699,7 +1733,8 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 		struct cat_row n;
 		bool list = strcmp(what, "node_services") == 0;
 		*index = cat_index(t, STORE_T_NODES, STORE_T_SERVICES, -1);
-		if (cat_get(t, STORE_T_NODES, arg != NULL ? arg : "", NULL, &n) != 0) {
+		if (cat_get(t, STORE_T_NODES, cat_node_spelling(t, arg != NULL ? arg : "", spelling),
+		        NULL, &n) != 0) {
 			out = list ? json_pack("{s:n,s:[]}", "Node", "Services") : json_null();
 		} else {
 			json_t *svcs = list ? json_array() : json_object();
@@ -1713,7 +1748,8 @@ catalog_read(struct store_txn *t, const char *what, const char *arg, const char 
 	} else if (strcmp(what, "health_node") == 0) {
 		c.arg = NULL;
 		c.out = out = json_array();
-		cat_scan(t, STORE_T_CHECKS, arg != NULL ? arg : "", cat_rd_checks, &c);
+		cat_scan(t, STORE_T_CHECKS, cat_node_spelling(t, arg != NULL ? arg : "", spelling),
+		    cat_rd_checks, &c);
 		*index = cat_index(t, STORE_T_CHECKS, -1, -1);
 	} else if (strcmp(what, "health_checks") == 0) {
 		c.arg = arg != NULL ? arg : "";

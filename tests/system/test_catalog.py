@@ -186,7 +186,7 @@ def test_any_key_case_and_errors(cat):
 
 
 def test_service_name_any_case(cat):
-    """Consul looks services up by name without regard to case."""
+    """Consul looks services and nodes up by name without regard to case."""
     body = dict(WEB, Service={"ID": "web", "Service": "Web", "Port": 80})
     register(cat, body)
     for path in ("/v1/catalog/service/web", "/v1/catalog/service/WEB",
@@ -197,6 +197,11 @@ def test_service_name_any_case(cat):
     row = cat.http("GET", "/v1/catalog/service/web").json()[0]
     assert row["ServiceName"] == "Web"
     assert cat.http("GET", "/v1/catalog/service/we").json() == []
+    # Nodes too: the answer keeps the registered spelling.
+    assert cat.http("GET", "/v1/catalog/node/EXT1").json()["Node"]["Node"] == "ext1"
+    assert [c["CheckID"] for c in cat.http("GET", "/v1/health/node/Ext1").json()] == \
+        ["serfHealth", "web alive"]
+    assert cat.http("GET", "/v1/catalog/node/EXT").text == "null"
 
 
 def test_identical_reregister_keeps_index(cat):

@@ -600,7 +600,8 @@ test_service_names_index(void **state)
 	ASSERT_READ(s, "health_service", "api", NULL, "[]");
 }
 
-/* Consul finds a service by name whatever the case of either spelling. */
+/* Consul finds a service or a node by name whatever the case of either
+ * spelling. */
 static void
 test_service_name_case(void **state)
 {
@@ -618,6 +619,11 @@ test_service_name_case(void **state)
 	READ_HAS(s, "health_service", "wEb", "\"ID\":\"web-b\"", true);
 	READ_HAS(s, "health_checks", "WEB", "\"CheckID\":\"b-up\"", true);
 	ASSERT_READ(s, "service", "WE", NULL, "[]");
+	/* So are nodes, though their rows keep the registered spelling. */
+	READ_HAS(s, "node", "N1", "\"Node\":\"n1\"", true);
+	READ_HAS(s, "node_services", "N1", "\"ID\":\"web\"", true);
+	READ_HAS(s, "health_node", "N2", "\"CheckID\":\"b-up\"", true);
+	ASSERT_READ(s, "node", "N", NULL, "null");
 
 	/* A store whose index kept the case (written before keys were
 	 * lowercased) is rebuilt when opened. */
