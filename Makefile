@@ -63,7 +63,17 @@ all: $(BINS)
 # V=1 shows the full command lines.
 Q := $(if $(V),,@)
 
-$(BUILD)/%.o: %.c
+# Objects depend on the compiler and flags they were built with: building
+# one BUILD dir with and then without SANITIZE=1 (or another OPT) rebuilds
+# everything instead of linking a mix.  The stamp changes only when they do.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_TEXT  := $(CC) $(CPPFLAGS) $(CFLAGS) | $(LDFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(FLAGS_TEXT)' | cmp -s - $@ || echo '$(FLAGS_TEXT)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $(BUILD)/$*.o")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -171,6 +181,6 @@ install: all
 clean:
 	rm -rf build build-test build-fuzz
 
-.PHONY: all units fuzz fuzz-bins deps deps-test deps-bench run test bench install clean
+.PHONY: FORCE all units fuzz fuzz-bins deps deps-test deps-bench run test bench install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
