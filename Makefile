@@ -36,7 +36,7 @@ endif
 
 src = $(sort $(wildcard $(1)/*.c))
 obj = $(patsubst %.c,$(BUILD)/%.o,$(call src,$(1)))
-lib = $(filter-out $(BUILD)/$(1)/main.o,$(call obj,$(1)))
+lib = $(filter-out $(BUILD)/$(1)/main.o,$(call obj,$(1))) $(GEN_OBJS_$(1))
 
 PROTO_OBJS := $(call obj,proto)
 DAEMONS    := gossipd raftd dnsd httpd checkd
@@ -87,8 +87,22 @@ $(BUILD)/bin/tribune: $(call obj,supervisor) $(call obj,cli) $(BUILD)/libproto.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_supervisor) $(LDLIBS_BASE)
 
+# The web UI's page, compiled into httpd (httpd/ui.c serves it): od turns
+# ui/index.html into a C array, so no tool beyond coreutils is needed.
+GEN_OBJS_httpd := $(BUILD)/gen/ui_assets.o
+$(BUILD)/gen/ui_assets.c: ui/index.html
+	@mkdir -p $(dir $@)
+	@{ echo '/* Generated from ui/index.html by the Makefile: do not edit. */'; \
+	  echo '#include <stddef.h>'; echo '#include "httpd/httpd.h"'; \
+	  echo 'const unsigned char ui_index_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; echo 'const size_t ui_index_html_len = sizeof(ui_index_html);'; } > $@
+$(BUILD)/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c $(FLAGS_STAMP)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
 define daemon_rule
-$(BUILD)/libexec/tribune-$(1): $(call obj,$(1)) $(BUILD)/libproto.a
+$(BUILD)/libexec/tribune-$(1): $(call obj,$(1)) $(GEN_OBJS_$(1)) $(BUILD)/libproto.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS_$(1)) $$(LDLIBS_BASE)
 endef

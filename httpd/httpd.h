@@ -171,6 +171,8 @@ struct httpd_answer {
 	uint64_t    last_contact_ms;
 	char        consistency[16];
 	const char *allow;         /* Allow: header of a 405 */
+	const char *location;      /* Location: header of a redirect (static) */
+	bool        persistent;    /* body is static: not freed */
 	bool        nosniff;       /* raw KV: no content sniffing */
 };
 
@@ -411,6 +413,12 @@ extern const struct httpd_route routes[];
 const struct httpd_route *routes_find(const char *path, const char **arg);
 /* Runs r: 404/405/the handler.  r->state is REQ_DONE or REQ_PENDING after. */
 void routes_dispatch(struct httpd_req *r);
+
+/* ui.c: the web UI at /ui/ (and / when it is on); false: not a UI path. */
+bool ui_dispatch(struct httpd_req *r);
+/* The page itself, generated from ui/index.html by the Makefile. */
+extern const unsigned char ui_index_html[];
+extern const size_t        ui_index_html_len;
 const char *routes_method_name(int m);
 
 /* peer.c: calls to gossipd, checkd, the supervisor. */

@@ -121,7 +121,8 @@ routes_dispatch(struct httpd_req *r)
 	const char               *m;
 
 	if ((rt = routes_find(r->url, &arg)) == NULL) {
-		server_answer_text(r, 404, "404 page not found\n");
+		if (!ui_dispatch(r))
+			server_answer_text(r, 404, "404 page not found\n");
 		return;
 	}
 	m = r->methodname;

@@ -28,7 +28,8 @@
 static void
 server_answer_reset(struct httpd_answer *a)
 {
-	free(a->body);
+	if (!a->persistent)
+		free(a->body);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -431,7 +432,8 @@ server_queue(struct httpd_req *r)
 
 	resp = MHD_create_response_from_buffer(a->len,
 	    a->body != NULL ? a->body : (void *)(uintptr_t)"",
-	    a->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	    a->body != NULL && !a->persistent ? MHD_RESPMEM_MUST_FREE :
+	    MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
 	a->body = NULL;
@@ -445,6 +447,8 @@ server_queue(struct httpd_req *r)
 	}
 	if (a->allow != NULL)
 		MHD_add_response_header(resp, "Allow", a->allow);
+	if (a->location != NULL)
+		MHD_add_response_header(resp, "Location", a->location);
 	/* Go canonicalises header names: this is Consul's wire spelling. */
 	MHD_add_response_header(resp, "X-Consul-Default-Acl-Policy", "allow");
 	if (a->meta || a->index_only) {
@@ -556,7 +560,7 @@ server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	query_free(&r->q);
 	free(r->url);
 	free(r->body);
-	free(r->ans.body);
+	server_answer_reset(&r->ans);
 	free(r->wkey);
 	free(r->ckey);
 	if (r->call_msg != NULL) {

@@ -631,7 +631,7 @@ config_from_json(json_t *doc, struct config *c, char *err, size_t errlen)
 	c->encrypt = jstr(doc, "encrypt");
 	c->server = jbool(doc, "server", false);
 	c->dev = jbool(doc, "dev", false);
-	c->ui = jbool(doc, "ui", false);
+	c->ui = jbool(doc, "ui", false) || jbool(doc, "ui_config.enabled", false);
 	c->bootstrap = jbool(doc, "bootstrap", false);
 	c->enable_script_checks = jbool(doc, "enable_script_checks", false);
 	c->enable_local_script_checks =
