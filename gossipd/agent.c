@@ -367,6 +367,53 @@ agent_members(struct bus_req *req, const struct proto_gossip_members *m)
 	return agent_reply_json(req, A.index, agent_members_json());
 }
 
+/*
+ * `consul info`'s serf_lan section, as serf's Stats() reports it: every
+ * value a string.  Queued broadcasts are told apart by their serf message
+ * type (3 user event, 4 query; the rest are intents).  Coordinates are not
+ * kept, so coordinate_resets stays 0.
+ */
+static void
+agent_stat(json_t *o, const char *key, unsigned long long v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu", v);
+	json_object_set_new(o, key, json_string(num));
+}
+
+static json_t *
+agent_serf_stats(void)
+{
+	size_t failed = 0, left = 0, q[3] = { 0, 0, 0 };
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < A.g.nm; i++) {
+		failed += A.g.m[i].status == GD_FAILED;
+		left += A.g.m[i].status == GD_LEFT;
+	}
+	for (size_t i = 0; i < A.g.serf_q.n; i++) {
+		const struct bcast *b = &A.g.serf_q.v[i];
+		/* memberlist's user-message byte, then serf's type */
+		int t = b->len > 1 ? b->msg[1] : -1;
+		q[t == 3 ? 1 : t == 4 ? 2 : 0]++;
+	}
+	agent_stat(o, "coordinate_resets", 0);
+	json_object_set_new(o, "encrypted",
+	    json_string(A.g.cfg.keyring.n > 0 ? "true" : "false"));
+	agent_stat(o, "event_queue", q[1]);
+	agent_stat(o, "event_time", A.g.event_clock);
+	agent_stat(o, "failed", failed);
+	agent_stat(o, "health_score", (unsigned long long)A.g.awareness);
+	agent_stat(o, "intent_queue", q[0]);
+	agent_stat(o, "left", left);
+	agent_stat(o, "member_time", A.g.clock);
+	agent_stat(o, "members", A.g.nm);
+	agent_stat(o, "query_queue", q[2]);
+	agent_stat(o, "query_time", A.g.query_clock);
+	return o;
+}
+
 static json_t *
 agent_events_json(const char *name)
 {
@@ -524,6 +571,15 @@ agent_dispatch(struct daemon *d, struct bus_req *req,
 		if (proto_unpack_body(env, &m) != 0)
 			return agent_reply(req, 400, "bad request", 0, NULL);
 		rc = agent_fire(req, &m);
+		proto_free(env->type, &m);
+		return rc;
+	}
+	case PROTO_GOSSIP_STATS: {
+		struct proto_gossip_stats m;
+		if (proto_unpack_body(env, &m) != 0)
+			return agent_reply(req, 400, "bad request", 0, NULL);
+		rc = m.wan ? agent_reply(req, 404, "no WAN pool", 0, NULL) :
+		    agent_reply_json(req, A.index, agent_serf_stats());
 		proto_free(env->type, &m);
 		return rc;
 	}

@@ -732,36 +732,8 @@ routes_decode_gossip(const struct proto_env *reply)
 	return j;
 }
 
-/* consul info's serf_lan counts, from /v1/agent/members' Status codes. */
-static json_t *
-routes_serf_stats(const struct config *cfg, json_t *members)
-{
-	char   n[3][24];
-	size_t i, alive = 0, left = 0, failed = 0;
-	json_t *m;
-
-	json_array_foreach(members, i, m) {
-		switch (json_integer_value(json_object_get(m, "Status"))) {
-		case 1: alive++; break;
-		case 3: left++; break;
-		case 4: failed++; break;
-		default: break;
-		}
-	}
-	snprintf(n[0], sizeof(n[0]), "%zu", json_array_size(members));
-	snprintf(n[1], sizeof(n[1]), "%zu", failed);
-	snprintf(n[2], sizeof(n[2]), "%zu", left);
-	{
-		const char *const kv[] = { "encrypted", cfg->encrypt != NULL &&
-			*cfg->encrypt != '\0' ? "true" : "false", "failed", n[1],
-			"left", n[2], "members", n[0], NULL };
-		(void)alive;
-		return routes_strmap(kv);
-	}
-}
-
-/* got: raftd's stats, checkd's agent counts, gossipd's members, the
- * leader's address. */
+/* got: raftd's stats, checkd's agent counts, gossipd's serf_lan stats,
+ * the leader's address. */
 static void
 routes_render_self(struct httpd_req *r, json_t *const *got, size_t n)
 {
@@ -775,9 +747,8 @@ routes_render_self(struct httpd_req *r, json_t *const *got, size_t n)
 	stats = json_object_get(self, "Stats");
 	if (json_is_object(got[1]))
 		json_object_set(stats, "agent", got[1]);
-	if (json_is_array(got[2]))
-		json_object_set_new(stats, "serf_lan",
-		    routes_serf_stats(cfg, got[2]));
+	if (json_is_object(got[2]))
+		json_object_set(stats, "serf_lan", got[2]);
 	if (cfg->server && json_is_string(got[3]))
 		json_object_set(json_object_get(stats, "consul"), "leader_addr",
 		    got[3]);
@@ -796,12 +767,12 @@ routes_agent_self(struct httpd_req *r, const char *arg)
 	struct httpd_err          err;
 	struct proto_raft_stats   rs = { .consistency = RAFT_CONS_STALE };
 	struct proto_check_call   cc = { .op = (char *)"stats", .arg = (char *)"" };
-	struct proto_gossip_members gm = { 0 };
+	struct proto_gossip_stats gs = { 0 };
 	struct proto_raft_status_leader rl = { .consistency = RAFT_CONS_STALE };
 	const struct peer_target  t[] = {
 		{ "raftd", PROTO_RAFT_STATS, &rs, routes_decode_raft },
 		{ "checkd", PROTO_CHECK_CALL, &cc, routes_decode_check },
-		{ "gossipd", PROTO_GOSSIP_MEMBERS, &gm, routes_decode_gossip },
+		{ "gossipd", PROTO_GOSSIP_STATS, &gs, routes_decode_gossip },
 		{ "raftd", PROTO_RAFT_STATUS_LEADER, &rl, routes_decode_raft },
 	};
 

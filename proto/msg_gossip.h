@@ -37,6 +37,14 @@
  *                       by a plain `serf event NAME PAYLOAD` are listed
  *                       with that name and payload as they are.
  *
+ *   gossip.stats        wan                     json = `consul info`'s
+ *                       serf_lan section, every value a string:
+ *                       {"coordinate_resets","encrypted","event_queue",
+ *                       "event_time","failed","health_score",
+ *                       "intent_queue","left","member_time","members",
+ *                       "query_queue","query_time"}; wan = true: status
+ *                       404 (no WAN pool yet).
+ *
  * gossip.result: status (HTTP status Consul would give), error (NULL or
  * the body for status >= 400), index, json (minified).
  *
@@ -70,6 +78,8 @@
 	    F(STR, service_filter) F(STR, tag_filter))                         \
 	X(GOSSIP_EVENT_LIST, gossip_event_list, "gossip.event_list",           \
 	    F(STR, name))                                                      \
+	X(GOSSIP_STATS, gossip_stats, "gossip.stats",                          \
+	    F(BOOL, wan))                                                      \
 	X(GOSSIP_RESULT, gossip_result, "gossip.result",                       \
 	    F(U64, status) F(STR, error) F(U64, index) F(STR, json))           \
 	X(GOSSIP_MEMBER, gossip_member, "gossip.member",                       \

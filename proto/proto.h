@@ -41,7 +41,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 
 /* Error codes and their strings, from one list so they cannot drift. */
 #define PROTO_ERRORS(E)                                                  \

@@ -213,6 +213,17 @@ def test_info_counts_come_from_the_agent(agent):
     assert before["serf_lan"]["members"] == "1"
     assert before["serf_lan"]["failed"] == "0"
     assert before["serf_lan"]["encrypted"] == "false"
+    # Consul's serf_lan keys, in its order, from gossipd's engine.
+    assert list(before["serf_lan"]) == [
+        "coordinate_resets", "encrypted", "event_queue", "event_time", "failed",
+        "health_score", "intent_queue", "left", "member_time", "members",
+        "query_queue", "query_time"]
+    assert int(before["serf_lan"]["member_time"]) >= 1
+    assert before["serf_lan"]["health_score"] == "0"
+    assert agent.cli("event", "-name=deploy").returncode == 0
+    assert agent.http("GET", "/v1/event/list").json()
+    assert int(info_sections(agent.cli("info").stdout)["serf_lan"]["event_time"]) > \
+        int(before["serf_lan"]["event_time"])
     leader = agent.http("GET", "/v1/status/leader").json()
     assert leader and before["consul"]["leader_addr"] == leader
     r = agent.http("PUT", "/v1/agent/service/register",
