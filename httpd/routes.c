@@ -25,6 +25,7 @@ static void routes_session_list(struct httpd_req *, const char *);
 static void routes_txn(struct httpd_req *, const char *);
 static void routes_status_leader(struct httpd_req *, const char *);
 static void routes_status_peers(struct httpd_req *, const char *);
+static void routes_operator_raft_config(struct httpd_req *, const char *);
 static void routes_agent_self(struct httpd_req *, const char *);
 
 #define M_G   HTTPD_M_GET
@@ -42,6 +43,7 @@ const struct httpd_route routes[] = {
 	{ "/v1/txn", 1, M_P, "PUT", routes_txn },
 	{ "/v1/status/leader", 1, M_G, "GET", routes_status_leader },
 	{ "/v1/status/peers", 1, M_G, "GET", routes_status_peers },
+	{ "/v1/operator/raft/configuration", 1, M_G, "GET", routes_operator_raft_config },
 	{ "/v1/agent/self", 1, M_G, "GET", routes_agent_self },
 	{ "/v1/catalog/register", 1, M_P, "PUT", catalog_register },
 	{ "/v1/catalog/deregister", 1, M_P, "PUT", catalog_deregister },
@@ -271,6 +273,12 @@ routes_free_raft_status_leader(void *m)
 
 static void
 routes_free_raft_status_peers(void *m)
+{
+	(void)m;
+}
+
+static void
+routes_free_raft_operator_config(void *m)
 {
 	(void)m;
 }
@@ -561,6 +569,20 @@ routes_status_peers(struct httpd_req *r, const char *arg)
 	if (routes_common(r, &err) != 0)
 		return;
 	ROUTES_CALL(r, RAFT_STATUS_PEERS, raft_status_peers);
+	msg->consistency = routes_consistency(&r->q);
+	server_call(r);
+}
+
+/* GET /v1/operator/raft/configuration: raftd's servers, as Consul lists them. */
+static void
+routes_operator_raft_config(struct httpd_req *r, const char *arg)
+{
+	struct httpd_err err;
+
+	(void)arg;
+	if (routes_common(r, &err) != 0)
+		return;
+	ROUTES_CALL(r, RAFT_OPERATOR_CONFIG, raft_operator_config);
 	msg->consistency = routes_consistency(&r->q);
 	server_call(r);
 }

@@ -879,9 +879,9 @@ handle_status(struct raftd *r, struct bus_req *req, int type)
 			jb_str(&b, srv[i].address);
 			jb_lit(&b, ",\"Leader\":");
 			jb_lit(&b, strcmp(srv[i].address, addr) == 0 ? "true" : "false");
-			jb_lit(&b, ",\"ProtocolVersion\":\"3\",\"Voter\":");
+			jb_lit(&b, ",\"Voter\":");
 			jb_lit(&b, srv[i].voter ? "true" : "false");
-			jb_lit(&b, ",\"LastIndex\":");
+			jb_lit(&b, ",\"ProtocolVersion\":\"3\",\"LastIndex\":");
 			jb_u64(&b, r->cons ? consensus_last_index(r->cons) : 0);
 			jb_lit(&b, "}");
 		}

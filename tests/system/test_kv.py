@@ -309,6 +309,29 @@ def test_cli_import_refuses_wrong_types(agent, doc, err):
     assert (p.returncode, p.stdout, p.stderr.decode()) == (1, b"", "Cannot unmarshal data: %s\n" % err)
     assert agent.get("/v1/kv/imp/?recurse").status_code == 404
 
+
+def test_operator_raft_configuration_and_list_peers(agent):
+    r = agent.get("/v1/operator/raft/configuration")
+    assert r.status_code == 200
+    doc = json.loads(r.text, object_pairs_hook=lambda p: p)
+    assert [k for k, _ in doc] == ["Servers", "Index"]
+    servers = dict(doc)["Servers"]
+    assert len(servers) == 1
+    assert [k for k, _ in servers[0]] == ["ID", "Node", "Address", "Leader", "Voter",
+                                          "ProtocolVersion", "LastIndex"]
+    s = dict(servers[0])
+    assert s["Leader"] is True and s["Voter"] is True and s["ProtocolVersion"] == "3"
+    assert s["Address"] == agent.get("/v1/status/leader").json()
+    p = agent.cli("operator", "raft", "list-peers")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.decode().splitlines()
+    assert lines[0].split() == ["Node", "ID", "Address", "State", "Voter", "RaftProtocol",
+                                "Commit", "Index", "Trails", "Leader", "By"]
+    row = lines[1].split()
+    assert row[0] == s["Node"] and row[2] == s["Address"]
+    assert row[3:6] == ["leader", "true", "3"] and row[7] == "-"
+    assert int(row[6]) >= 1
+
 def test_cli_info(agent):
     text = agent.cli("info").stdout.decode()
     sections = [l[:-1] for l in text.splitlines() if not l.startswith("\t")]
