@@ -342,7 +342,11 @@ config_set_flag(json_t *doc, const struct config_option *o, const char *value,
 		if ((v = config_string(o, colon + 1, err, errlen)) == NULL)
 			return -1;
 		char *k = strndup(value, (size_t)(colon - value));
-		int rv = k != NULL ? json_object_set_new(cur, k, v) : -1;
+		int rv = -1;
+		if (k != NULL)
+			rv = json_object_set_new(cur, k, v); /* takes v, even failing */
+		else
+			json_decref(v);
 		free(k);
 		if (rv != 0)
 			snprintf(err, errlen, "invalid key in the value of %s",
