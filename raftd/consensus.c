@@ -485,6 +485,12 @@ consensus_servers(struct consensus *c, struct consensus_server *out, size_t max)
 }
 
 uint64_t
+consensus_configuration_index(struct consensus *c)
+{
+	return c->raft.configuration_index;
+}
+
+uint64_t
 consensus_snapshot_index(struct consensus *c)
 {
 	return c->raft.log.snapshot.last_index;

@@ -77,6 +77,8 @@ uint64_t    consensus_last_contact_ms(struct consensus *c);
 /* The current configuration; returns the count, fills up to max. */
 size_t      consensus_servers(struct consensus *c, struct consensus_server *out, size_t max);
 uint64_t    consensus_snapshot_index(struct consensus *c);
+/* The log index of the committed configuration (0: bootstrap's, unlogged). */
+uint64_t    consensus_configuration_index(struct consensus *c);
 const char *consensus_strerror(int status);
 bool        consensus_is_not_leader(int status);
 

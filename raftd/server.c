@@ -906,6 +906,19 @@ handle_status(struct raftd *r, struct bus_req *req, int type)
 		STAT("last_log_term", "%" PRIu64, r->cons ? consensus_term(r->cons) : 0);
 		STAT("last_snapshot_index", "%" PRIu64, r->cons ? consensus_snapshot_index(r->cons) : 0);
 		STAT("last_snapshot_term", "%" PRIu64, r->cons ? consensus_term(r->cons) : 0);
+		{
+			/* hashicorp/raft prints its []Server with %+v. */
+			char conf[32 * 128] = "[";
+			for (size_t i = 0; i < n; i++)
+				snprintf(conf + strlen(conf), sizeof(conf) - strlen(conf),
+				    "%s{Suffrage:%s ID:%" PRIu64 " Address:%s}", i ? " " : "",
+				    srv[i].voter ? "Voter" : "Nonvoter", srv[i].id, srv[i].address);
+			snprintf(conf + strlen(conf), sizeof(conf) - strlen(conf), "]");
+			jb_lit(&b, ",\"latest_configuration\":");
+			jb_str(&b, conf);
+		}
+		STAT("latest_configuration_index", "%" PRIu64,
+		    r->cons ? consensus_configuration_index(r->cons) : 0);
 		STAT("num_peers", "%" PRIu64, voters > 0 ? voters - 1 : 0);
 		STAT("protocol_version", "%d", 3);
 		STAT("protocol_version_max", "%d", 3);

@@ -345,3 +345,8 @@ def test_cli_info(agent):
         keys.append(l.strip().split(" = ")[0])
     assert keys == sorted(keys) and "applied_index" in keys and "state" in keys
     assert "\tstate = Leader\n" in text
+    # Consul's keys, as hashicorp/raft prints its configuration.
+    assert {"latest_configuration", "latest_configuration_index", "num_peers"} <= set(keys)
+    leader = agent.get("/v1/status/leader").json()
+    assert "\tlatest_configuration = [{Suffrage:Voter ID:" in text
+    assert " Address:%s}]\n" % leader in text
