@@ -138,6 +138,94 @@ bexpr_push(struct bexpr *f, const char *elem)
 	return 0;
 }
 
+/*
+ * Would glibc's regcomp expand re without bound?  It copies the tree under
+ * each repetition, so "a++++..." doubles per '+' and nested counts
+ * multiply; a filter from a URL could take gigabytes.  Go's regexp (which
+ * Consul uses) refuses the same patterns: a repetition of a repetition and
+ * counts over 1000.  Beyond those, the pattern's size with every count
+ * applied (groups nested, a counted item taken at its upper bound) must
+ * stay under BEXPR_RE_MAX atoms.  True: refuse it.
+ */
+#define BEXPR_RE_MAX   10000
+#define BEXPR_RE_DEPTH 32
+static bool
+bexpr_re_too_big(const char *re)
+{
+	unsigned long size[BEXPR_RE_DEPTH + 1] = { 0 }, last = 0;
+	int           depth = 0;
+	bool          rep = false;
+
+	for (const char *p = re; *p != '\0'; p++) {
+		unsigned long k = 0, n;
+		char         *end;
+
+		switch (*p) {
+		case '*':
+		case '+':
+		case '?':
+		case '{':
+			if (*p == '{' && (p[1] < '0' || p[1] > '9'))
+				goto atom;  /* a literal '{' */
+			if (rep)
+				return true;
+			if (*p == '{') {
+				k = strtoul(p + 1, &end, 10);
+				if (*end == ',') {
+					n = strtoul(end + 1, &end, 10);
+					k = n > k ? n : k + 1;
+				}
+				if (*end != '}' || k > 1000)
+					return true;
+				p = end;
+			} else
+				k = 2;
+			/* last is already in size[depth] once */
+			size[depth] += last * (k > 0 ? k - 1 : 0);
+			rep = true;
+			break;
+		case '(':
+			if (++depth > BEXPR_RE_DEPTH)
+				return true;
+			size[depth] = 0;
+			rep = false;
+			break;
+		case ')':
+			if (depth == 0)
+				goto atom;
+			last = size[depth--] + 1;
+			size[depth] += last;
+			rep = false;
+			break;
+		case '[':
+			/* a bracket expression is one atom: skip to its ']' */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']')
+				p++;
+			if (*p == '\0')
+				return false; /* regcomp refuses it */
+			goto atom;
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			/* FALLTHROUGH */
+		default:
+		atom:
+			last = 1;
+			size[depth] += 1;
+			rep = false;
+			break;
+		}
+		if (size[depth] > BEXPR_RE_MAX)
+			return true;
+	}
+	return false;
+}
+
 static int
 bexpr_sel(struct bexpr_lex *l, struct bexpr *f)
 {
@@ -147,12 +235,6 @@ bexpr_sel(struct bexpr_lex *l, struct bexpr *f)
 		if (bexpr_push(f, l->tok) != 0)
 			return -1;
 		bexpr_lex_next(l);
-		if (bexpr_lex_is(l, ".")) {
-			bexpr_lex_next(l);
-			if (l->kind != 1)
-				return -1;
-			continue;
-		}
 		if (bexpr_lex_is(l, "[")) {
 			bexpr_lex_next(l);
 			if (l->kind != 2 && l->kind != 1)
@@ -164,14 +246,12 @@ bexpr_sel(struct bexpr_lex *l, struct bexpr *f)
 			if (!bexpr_lex_is(l, "]"))
 				return -1;
 			bexpr_lex_next(l);
-			if (bexpr_lex_is(l, ".")) {
-				bexpr_lex_next(l);
-				if (l->kind != 1)
-					return -1;
-				continue;
-			}
 		}
-		return 0;
+		if (!bexpr_lex_is(l, "."))
+			return 0;
+		bexpr_lex_next(l);
+		if (l->kind != 1)
+			return -1;
 	}
 }
 
@@ -246,7 +326,8 @@ bexpr_match(struct bexpr_lex *l)
 	if (f->value == NULL)
 		goto fail;
 	if (f->op == F_MATCHES) {
-		if (regcomp(&f->re, f->value, REG_EXTENDED | REG_NOSUB) != 0)
+		if (bexpr_re_too_big(f->value) ||
+		    regcomp(&f->re, f->value, REG_EXTENDED | REG_NOSUB) != 0)
 			goto fail;
 		f->has_re = true;
 	}

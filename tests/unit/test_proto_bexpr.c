@@ -64,12 +64,42 @@ test_refused(void **state)
 	}
 }
 
+/*
+ * Regexes glibc would expand without bound are refused, as Go's regexp
+ * refuses them (fuzzing found "^we0+++..." taking gigabytes in regcomp).
+ */
+static void
+test_regex_size(void **state)
+{
+	static const char *bad[] = {
+		"Service matches `^we0++++++++++++++++++++++++-`",
+		"Service matches `a*{2}`",
+		"Service matches `a{1001}`",
+		"Service matches `((a{100}){100}){100}`",
+		"Service matches `((((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+`",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct bexpr *f = bexpr_parse(bad[i]);
+
+		if (f != NULL)
+			fail_msg("parsed: %s", bad[i]);
+	}
+	assert_true(match("Service matches `^we+b$`"));
+	assert_true(match("Service matches `(w+e)+b{1,3}`"));
+	assert_true(match("Service matches `^[+*]*web[{]*$`"));
+	assert_false(match("Service matches `w\\+\\+`"));
+	assert_true(match("Service matches `^w{1}e{0,2}b{1,}$`"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_operators),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_regex_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
