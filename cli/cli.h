@@ -66,6 +66,9 @@ const char *cli_flag_value(const char *flag, int argc, char **argv, int *i);
 /* URL-escapes s for a path segment or query value (malloc'd). */
 char *cli_escape(const char *s);
 
+/* kv import's check of a parsed file (kv.c): 0, or -1 with Go's message. */
+int kv_import_check(const json_t *doc, char *msg, size_t len);
+
 /* Prints rows as columns with two-space gutters (Consul's columnize). */
 struct cli_table;
 struct cli_table *cli_table_new(void);

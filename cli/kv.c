@@ -533,7 +533,7 @@ kv_json_kind(const json_t *v)
  * anything, so a wrongly typed field refuses the import with nothing
  * written.  The message is Go's.  0, or -1 with it in msg.
  */
-static int
+int
 kv_import_check(const json_t *doc, char *msg, size_t len)
 {
 	static const char *const strs[] = { "key", "value" };
